@@ -1,0 +1,100 @@
+"""Discriminator regularisers (Section 3.1, "Controlling the Lipschitz constant").
+
+A penalty is called as ``penalty(D, real, fake, labels)`` and returns the weighted term to add
+to D's loss. Spectral normalization is not a penalty: it is the discriminators'
+``spectral_norm`` argument.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from registry._registry import register
+
+__all__ = ["DRAGAN", "R1", "GradientPenalty", "NoPenalty", "Penalty"]
+
+
+class Penalty:
+    """Base class: ``weight`` times a penalty on D's input gradients."""
+
+    def __init__(self, weight: float = 10.0) -> None:
+        self.weight = weight
+
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Where the gradient is taken."""
+        raise NotImplementedError
+
+    def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        discriminator: nn.Module,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        x = self.points(real.detach(), fake.detach()).requires_grad_(True)
+        out = discriminator(x, labels)
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return self.weight * self.gradient_term(grad.flatten(1).norm(2, dim=1)).mean()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight})"
+
+
+@register("penalty", "none")
+class NoPenalty(Penalty):
+    """No regulariser (use with spectral norm on D)."""
+
+    def __init__(self, weight: float = 0.0) -> None:
+        super().__init__(weight)
+
+    def __call__(
+        self,
+        discriminator: nn.Module,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return real.new_zeros(())
+
+
+@register("penalty", "gradient")
+class GradientPenalty(Penalty):
+    """Gulrajani et al. (2017): λ E (‖∇D(x̂)‖ − 1)², x̂ uniformly between real and fake.
+    The paper uses λ ∈ {1, 10}."""
+
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+        return real + alpha * (fake - real)
+
+    def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        return (grad_norm - 1.0) ** 2
+
+
+@register("penalty", "dragan")
+class DRAGAN(Penalty):
+    """Kodali et al. (2017): λ E (‖∇D(x̂)‖ − 1)², x̂ = x + δ, δ ~ U(0, c·std(x)) noise."""
+
+    def __init__(self, weight: float = 10.0, scale: float = 0.5) -> None:
+        super().__init__(weight)
+        self.scale = scale
+
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return real + self.scale * real.std() * torch.rand_like(real)
+
+    def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        return (grad_norm - 1.0) ** 2
+
+
+@register("penalty", "r1")
+class R1(Penalty):
+    """Mescheder et al. (2018): (λ/2) E ‖∇D(x)‖² on real data."""
+
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return real
+
+    def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        return 0.5 * grad_norm**2

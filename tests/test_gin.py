@@ -1,0 +1,67 @@
+"""A full G/D/loss/penalty graph from gin, and typos that fail with a message naming them."""
+
+import pytest
+import torch
+
+import gin
+import zoo
+from registry.losses import Hinge
+from registry.norms import SelfModulatedBatchNorm
+from registry.penalties import GradientPenalty
+
+GRAPH = """
+generator.resnet32.norm = @norm.sbn
+generator.resnet32.width = 0.125
+norm.sbn.hidden_dim = 16
+discriminator.resnet32.width = 0.125
+discriminator.resnet32.spectral_norm = False
+penalty.gradient.weight = 1.0
+
+build.generator = @generator.resnet32()
+build.discriminator = @discriminator.resnet32()
+build.loss = @loss.hinge()
+build.penalty = @penalty.gradient()
+"""
+
+
+@gin.configurable
+def build(generator, discriminator, loss, penalty):
+    return generator, discriminator, loss, penalty
+
+
+def test_builds_full_graph_from_gin():
+    zoo.parse(bindings=[GRAPH])
+    g, d, loss, penalty = build()
+    assert isinstance(g.blocks[0].norm1, SelfModulatedBatchNorm)
+    assert g.blocks[0].norm1.modulation.hidden[0].out_features == 16
+    assert isinstance(loss, Hinge) and isinstance(penalty, GradientPenalty)
+    assert penalty.weight == 1.0
+    x = g(torch.randn(4, 128))
+    d_loss = loss.d_loss(d(torch.randn(4, 3, 32, 32)), d(x)) + penalty(d, x, x)
+    assert torch.isfinite(d_loss)
+
+
+@pytest.mark.parametrize(
+    ("binding", "named", "suggested"),
+    [
+        ("generator.resnet32.norm = @norm.sbnn", "@norm.sbnn", "norm.sbn"),
+        ("generator.resnet32.nrom = @norm.sbn", "nrom", "'norm'"),
+        ("generator.resnt32.width = 1.0", "generator.resnt32", "generator.resnet32"),
+        ("penalty.gradient.wieght = 1.0", "wieght", "'weight'"),
+    ],
+)
+def test_typo_fails_naming_it(binding, named, suggested):
+    with pytest.raises(zoo.ConfigError) as info:
+        zoo.parse(bindings=[binding])
+    message = str(info.value)
+    assert (named in message and f"Did you mean {suggested}" in message) or suggested in message
+    assert named in message and suggested in message
+
+
+def test_typo_in_a_file_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.gin"
+    path.write_text("generator.resnet32.width = 0.5\ngenerator.resnet32.widht = 0.5\n")
+    with pytest.raises(zoo.ConfigError, match=r"(?s)widht.*line 2.*Did you mean 'width'"):
+        zoo.parse([path])
+    with pytest.raises(zoo.ConfigError, match="gin file not found"):
+        zoo.parse([tmp_path / "missing.gin"])

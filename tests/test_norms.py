@@ -1,0 +1,136 @@
+"""Eq. 1-3 checked numerically against independent computations from the modules' parameters."""
+
+import pytest
+import torch
+from torch import nn
+
+import registry
+from registry.norms import (
+    BatchNorm,
+    ConditionalBatchNorm,
+    ConditionalSelfModulatedBatchNorm,
+    SelfModulatedBatchNorm,
+    SelfModulation,
+)
+
+N, C, Z, K = 6, 5, 7, 3
+
+
+def _randomize(module: nn.Module) -> None:
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_()
+
+
+def _standardize(h: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    mean = h.mean(dim=(0, 2, 3), keepdim=True)
+    var = h.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    return (h - mean) / torch.sqrt(var + eps)
+
+
+def _mlp(z, hidden: nn.Linear, head: nn.Linear) -> torch.Tensor:
+    return torch.relu(z @ hidden.weight.T + hidden.bias) @ head.weight.T + head.bias
+
+
+def test_sbn_equals_eq2():
+    norm = SelfModulatedBatchNorm(C, z_dim=Z)
+    _randomize(norm)
+    h, z = torch.randn(N, C, 4, 4), torch.randn(N, Z)
+    m = norm.modulation
+    gamma = _mlp(z, m.hidden[0], m.gamma)
+    beta = _mlp(z, m.hidden[0], m.beta)
+    expected = gamma[:, :, None, None] * _standardize(h) + beta[:, :, None, None]
+    torch.testing.assert_close(norm(h, z), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_sbn_linear_when_hidden_dim_zero():
+    norm = SelfModulatedBatchNorm(C, z_dim=Z, hidden_dim=0)
+    _randomize(norm)
+    h, z = torch.randn(N, C, 3, 3), torch.randn(N, Z)
+    m = norm.modulation
+    gamma = z @ m.gamma.weight.T + m.gamma.bias
+    beta = z @ m.beta.weight.T + m.beta.bias
+    expected = gamma[:, :, None, None] * _standardize(h) + beta[:, :, None, None]
+    torch.testing.assert_close(norm(h, z), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_csbn_equals_eq3():
+    norm = ConditionalSelfModulatedBatchNorm(C, z_dim=Z, num_classes=K)
+    _randomize(norm)
+    h, z, y = torch.randn(N, C, 4, 4), torch.randn(N, Z), torch.randint(K, (N,))
+    z_prime = z + norm.embed.weight[y] + z * norm.embed_scale.weight[y]
+    m = norm.modulation
+    gamma = _mlp(z_prime, m.hidden[0], m.gamma)
+    beta = _mlp(z_prime, m.hidden[0], m.beta)
+    expected = gamma[:, :, None, None] * _standardize(h) + beta[:, :, None, None]
+    torch.testing.assert_close(norm(h, z, y), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_untrained_sbn_equals_bn_in_training_mode():
+    h, z = torch.randn(N, C, 4, 4) * 3 + 1, torch.randn(N, Z)
+    sbn, bn = SelfModulatedBatchNorm(C, z_dim=Z).train(), nn.BatchNorm2d(C).train()
+    torch.testing.assert_close(sbn(h, z), bn(h))
+    torch.testing.assert_close(sbn.bn.running_mean, bn.running_mean)
+
+
+def test_untrained_csbn_equals_sbn():
+    h, z, y = torch.randn(N, C, 4, 4), torch.randn(N, Z), torch.randint(K, (N,))
+    csbn = ConditionalSelfModulatedBatchNorm(C, z_dim=Z, num_classes=K)
+    _randomize(csbn.modulation)
+    sbn = SelfModulatedBatchNorm(C, z_dim=Z)
+    sbn.modulation.load_state_dict(csbn.modulation.state_dict())
+    torch.testing.assert_close(csbn(h, z, y), sbn(h, z))
+
+
+def test_cbn_uses_per_class_gamma_beta():
+    norm = ConditionalBatchNorm(C, num_classes=K)
+    _randomize(norm)
+    h, y = torch.randn(N, C, 2, 2), torch.randint(K, (N,))
+    g, b = norm.gamma.weight[y], norm.beta.weight[y]
+    expected = g[:, :, None, None] * _standardize(h) + b[:, :, None, None]
+    torch.testing.assert_close(norm(h, None, y), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_modulation_without_normalization():
+    norm = SelfModulation(C, z_dim=Z)
+    _randomize(norm)
+    h, z = torch.randn(N, C, 2, 2), torch.randn(N, Z)
+    gamma, beta = norm.modulation(z)
+    torch.testing.assert_close(norm(h, z), gamma[:, :, None, None] * h + beta[:, :, None, None])
+
+
+def test_spectral_norm_on_modulation_mlp():
+    norm = SelfModulatedBatchNorm(C, z_dim=Z, use_sn=True)
+    names = [n for n, _ in norm.named_parameters()]
+    assert any("parametrizations" in n for n in names)
+    assert torch.isfinite(norm(torch.randn(N, C, 2, 2), torch.randn(N, Z))).all()
+
+
+def test_missing_conditioning_inputs_fail_clearly():
+    with pytest.raises(ValueError, match="num_classes"):
+        ConditionalBatchNorm(C)
+    with pytest.raises(ValueError, match="labels"):
+        ConditionalSelfModulatedBatchNorm(C, z_dim=Z, num_classes=K)(
+            torch.randn(N, C, 2, 2), torch.randn(N, Z)
+        )
+    with pytest.raises(ValueError, match="needs z"):
+        SelfModulatedBatchNorm(C, z_dim=Z)(torch.randn(N, C, 2, 2), None)
+
+
+@pytest.mark.parametrize("name", ["bn", "sbn", "smod", "cbn", "csbn"])
+def test_every_norm_converts_to_sync_batchnorm(name):
+    generator = registry.create(
+        "generator", "sndcgan32", norm=registry.get("norm", name), num_classes=K, width=1 / 16
+    )
+    keys = set(generator.state_dict())
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+    syncs = [m for m in converted.modules() if isinstance(m, nn.SyncBatchNorm)]
+    expected = 0 if name == "smod" else 4
+    assert len(syncs) == expected
+    assert not any(type(m) is nn.BatchNorm2d for m in converted.modules())
+    assert set(converted.state_dict()) == keys
+
+
+def test_bn_is_affine_batchnorm():
+    norm = BatchNorm(C)
+    assert norm.bn.affine and norm.bn.weight.shape == (C,)

@@ -1,0 +1,64 @@
+"""Parsing gin configs: plugins are loaded first, and a typo gets a message that names it and
+suggests the close names that do exist."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import gin
+import registry
+
+__all__ = ["ConfigError", "parse"]
+
+
+class ConfigError(ValueError):
+    """A gin file or binding that cannot be applied."""
+
+
+def _known_selectors() -> list[str]:
+    return sorted(s for s, _ in gin.config._REGISTRY.items())  # gin lists them nowhere public.
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=3, cutoff=0.6)
+    return f"\nDid you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _explain(error: Exception) -> str:
+    """gin's message plus close matches for the unknown configurable or parameter."""
+    message = str(error)
+    if match := re.search(r"No configurable matching (?:reference )?'@?([\w.]+)'", message):
+        return message + _suggest(match.group(1), _known_selectors())
+    if match := re.search(
+        r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'", message
+    ):
+        selector, name = match.groups()
+        target = gin.config._REGISTRY.get_match(selector)
+        if target is not None:
+            params = list(inspect.signature(target.wrapped).parameters)
+            return message + _suggest(name, params) + f"\nIts parameters: {', '.join(params)}."
+    return message
+
+
+def parse(
+    gin_files: Sequence[str | Path] = (), bindings: Sequence[str] = (), *, clear: bool = True
+) -> str:
+    """Parse gin files then bindings (later ones win) and return the resulting config text.
+
+    Raises :class:`ConfigError` naming the bad file, line and name, with suggestions.
+    """
+    registry.load_plugins()
+    if clear:
+        gin.clear_config()
+    for path in gin_files:
+        if not Path(path).is_file():
+            raise ConfigError(f"gin file not found: {path}. The configs shipped are in gin/.")
+    try:
+        gin.parse_config_files_and_bindings([str(p) for p in gin_files], list(bindings))
+    except (ValueError, KeyError, SyntaxError, TypeError) as error:
+        raise ConfigError(_explain(error)) from error
+    return gin.config_str()
