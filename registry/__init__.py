@@ -19,7 +19,9 @@ from registry._registry import (
     kinds,
     list,  # noqa: A004 - timm-style listing function
     load_plugins,
+    name_of,
     register,
+    resolve,
 )
 
 __all__ = [
@@ -35,7 +37,9 @@ __all__ = [
     "list",
     "load_plugins",
     "losses",
+    "name_of",
     "norms",
     "penalties",
     "register",
+    "resolve",
 ]

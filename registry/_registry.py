@@ -28,7 +28,9 @@ __all__ = [
     "kinds",
     "list",
     "load_plugins",
+    "name_of",
     "register",
+    "resolve",
 ]
 
 ENTRY_POINT_GROUP = "selfmod_zoo.plugins"
@@ -144,6 +146,20 @@ def list(kind: str, pattern: str | None = None) -> _list[str]:  # noqa: A001 - t
     load_plugins()
     names = sorted(_check_kind(kind))
     return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
+
+
+def name_of(kind: str, obj: Any) -> str:
+    """The name ``obj`` is registered under (also for gin's wrapped copies of a class)."""
+    key = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
+    for name, registered in _check_kind(kind).items():
+        if registered is obj or (registered.__module__, registered.__qualname__) == key:
+            return name
+    raise RegistryError(f"{_origin(obj)} is not a registered {kind}; register it first.")
+
+
+def resolve(kind: str, obj: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A registered name becomes its object; anything else is returned as is."""
+    return get(kind, obj) if isinstance(obj, str) else obj
 
 
 def kinds() -> tuple[str, ...]:

@@ -16,17 +16,26 @@ __all__ = ["DRAGAN", "R1", "GradientPenalty", "NoPenalty", "Penalty"]
 
 
 class Penalty:
-    """Base class: ``weight`` times a penalty on D's input gradients."""
+    """Base class: ``weight`` times a penalty on D's gradient at some input points.
+
+    The trainer puts :meth:`points` into its one D forward pass and hands the input gradient
+    to :meth:`from_gradient`; calling the penalty does both with a forward pass of its own.
+    """
 
     def __init__(self, weight: float = 10.0) -> None:
         self.weight = weight
 
-    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """Where the gradient is taken."""
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        """Where the gradient is taken (``None``: no penalty)."""
         raise NotImplementedError
 
     def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
+        """The per-sample penalty as a function of ‖∇D‖."""
         raise NotImplementedError
+
+    def from_gradient(self, grad: torch.Tensor) -> torch.Tensor:
+        """``weight`` times the batch mean of :meth:`gradient_term` of ‖grad‖."""
+        return self.weight * self.gradient_term(grad.flatten(1).norm(2, dim=1)).mean()
 
     def __call__(
         self,
@@ -35,10 +44,14 @@ class Penalty:
         fake: torch.Tensor,
         labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = self.points(real.detach(), fake.detach()).requires_grad_(True)
-        out = discriminator(x, labels)
-        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-        return self.weight * self.gradient_term(grad.flatten(1).norm(2, dim=1)).mean()
+        points = self.points(real.detach(), fake.detach())
+        if points is None:
+            return real.new_zeros(())
+        points.requires_grad_(True)
+        (grad,) = torch.autograd.grad(
+            discriminator(points, labels).sum(), points, create_graph=True
+        )
+        return self.from_gradient(grad)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight})"
@@ -51,14 +64,8 @@ class NoPenalty(Penalty):
     def __init__(self, weight: float = 0.0) -> None:
         super().__init__(weight)
 
-    def __call__(
-        self,
-        discriminator: nn.Module,
-        real: torch.Tensor,
-        fake: torch.Tensor,
-        labels: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return real.new_zeros(())
+    def points(self, real: torch.Tensor, fake: torch.Tensor) -> None:
+        return None
 
 
 @register("penalty", "gradient")
@@ -94,7 +101,7 @@ class R1(Penalty):
     """Mescheder et al. (2018): (λ/2) E ‖∇D(x)‖² on real data."""
 
     def points(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return real
+        return real.clone()
 
     def gradient_term(self, grad_norm: torch.Tensor) -> torch.Tensor:
         return 0.5 * grad_norm**2

@@ -1,9 +1,9 @@
 """A full G/D/loss/penalty graph from gin, and typos that fail with a message naming them."""
 
+import gin
 import pytest
 import torch
 
-import gin
 import zoo
 from registry.losses import Hinge
 from registry.norms import SelfModulatedBatchNorm

@@ -10,9 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gin
+
 import registry
 
-__all__ = ["ConfigError", "parse"]
+__all__ = ["GIN_DIR", "ConfigError", "parse"]
+
+GIN_DIR = Path(__file__).resolve().parents[1] / "gin"
+"""The shipped configs; ``include 'models/resnet32.gin'`` resolves against this folder."""
 
 
 class ConfigError(ValueError):
@@ -54,6 +58,8 @@ def parse(
     registry.load_plugins()
     if clear:
         gin.clear_config()
+    if GIN_DIR.is_dir() and str(GIN_DIR) not in gin.config._LOCATION_PREFIXES:
+        gin.config._LOCATION_PREFIXES.insert(0, str(GIN_DIR))  # ours first: no failed lookups
     for path in gin_files:
         if not Path(path).is_file():
             raise ConfigError(f"gin file not found: {path}. The configs shipped are in gin/.")

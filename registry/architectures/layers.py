@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from registry._registry import name_of, resolve
 from registry.norms import BatchNorm
 
 __all__ = ["Discriminator", "Generator", "NormFactory", "maybe_sn", "scaled"]
@@ -35,13 +36,13 @@ class NormFactory:
 
     def __init__(
         self,
-        norm: NormCls,
+        norm: NormCls | str,
         z_dim: int,
         num_classes: int,
         modulated_layers: Sequence[int] | None = None,
-        fallback: NormCls = BatchNorm,
+        fallback: NormCls | str = BatchNorm,
     ) -> None:
-        self.norm, self.fallback = norm, fallback
+        self.norm, self.fallback = resolve("norm", norm), resolve("norm", fallback)
         self.z_dim, self.num_classes = z_dim, num_classes
         self.modulated = None if modulated_layers is None else set(modulated_layers)
         self.count = 0
@@ -64,12 +65,26 @@ class NormFactory:
 
 
 class Generator(nn.Module):
-    """Base of every generator: ``G(z, y=None)`` maps z ~ N(0, I) to images in [-1, 1]."""
+    """Base of every generator: ``G(z, y=None)`` maps z ~ N(0, I) to images in [-1, 1].
+
+    ``config`` holds the constructor arguments, norms by registry name, so that
+    ``registry.create("generator", name, **G.config)`` rebuilds the same architecture.
+    """
 
     z_dim: int
     num_classes: int
     resolution: int
     channels: int
+    config: dict
+
+    def record_config(self, **kwargs) -> None:
+        """Keep the constructor arguments (norm classes as registry names) in ``config``."""
+        for key in ("norm", "fallback_norm"):
+            if key in kwargs and not isinstance(kwargs[key], str):
+                kwargs[key] = name_of("norm", kwargs[key])
+        if kwargs.get("modulated_layers") is not None:
+            kwargs["modulated_layers"] = list(kwargs["modulated_layers"])
+        self.config = kwargs
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latent vectors z ~ N(0, I) on the model's device."""
@@ -104,6 +119,7 @@ class Discriminator(nn.Module):
     """
 
     num_classes: int
+    config: dict
 
     def init_head(self, feature_dim: int, num_classes: int, use_sn: bool) -> None:
         self.num_classes = num_classes

@@ -12,7 +12,6 @@ from torch.nn import functional as F
 
 from registry._registry import register
 from registry.architectures.layers import Discriminator, Generator, NormFactory, maybe_sn, scaled
-from registry.norms import BatchNorm, SelfModulatedBatchNorm
 
 __all__ = ["ResNetDiscriminator", "ResNetGenerator"]
 
@@ -48,14 +47,23 @@ class ResNetGenerator(Generator):
     def __init__(
         self,
         z_dim: int = 128,
-        norm=SelfModulatedBatchNorm,
+        norm: str | type = "sbn",
         num_classes: int = 0,
         width: float = 1.0,
         channels: int = 3,
         modulated_layers: Sequence[int] | None = None,
-        fallback_norm=BatchNorm,
+        fallback_norm: str | type = "bn",
     ) -> None:
         super().__init__()
+        self.record_config(
+            z_dim=z_dim,
+            norm=norm,
+            num_classes=num_classes,
+            width=width,
+            channels=channels,
+            modulated_layers=modulated_layers,
+            fallback_norm=fallback_norm,
+        )
         self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
         widths = [scaled(c, width) for c in self.block_channels]
         make_norm = NormFactory(norm, z_dim, num_classes, modulated_layers, fallback_norm)
@@ -113,6 +121,9 @@ class ResNetDiscriminator(Discriminator):
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
+        self.config = dict(
+            num_classes=num_classes, width=width, channels=channels, spectral_norm=spectral_norm
+        )
         widths = [scaled(c, width) for c in self.block_channels]
         ins = [channels, *widths[:-1]]
         self.blocks = nn.Sequential(

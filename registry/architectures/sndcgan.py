@@ -10,7 +10,6 @@ from torch import nn
 
 from registry._registry import register
 from registry.architectures.layers import Discriminator, Generator, NormFactory, maybe_sn, scaled
-from registry.norms import BatchNorm, SelfModulatedBatchNorm
 
 __all__ = ["SNDCGANDiscriminator", "SNDCGANGenerator"]
 
@@ -23,14 +22,23 @@ class SNDCGANGenerator(Generator):
     def __init__(
         self,
         z_dim: int = 128,
-        norm=SelfModulatedBatchNorm,
+        norm: str | type = "sbn",
         num_classes: int = 0,
         width: float = 1.0,
         channels: int = 3,
         modulated_layers: Sequence[int] | None = None,
-        fallback_norm=BatchNorm,
+        fallback_norm: str | type = "bn",
     ) -> None:
         super().__init__()
+        self.record_config(
+            z_dim=z_dim,
+            norm=norm,
+            num_classes=num_classes,
+            width=width,
+            channels=channels,
+            modulated_layers=modulated_layers,
+            fallback_norm=fallback_norm,
+        )
         self.z_dim, self.num_classes = z_dim, num_classes
         self.channels = channels
         self.bottom = self.resolution // 16  # 2 for Table 6, 8 for Table 8
@@ -66,6 +74,9 @@ class SNDCGANDiscriminator(Discriminator):
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
+        self.config = dict(
+            num_classes=num_classes, width=width, channels=channels, spectral_norm=spectral_norm
+        )
         c64, c128, c256, c512 = (scaled(c, width) for c in (64, 128, 256, 512))
         spec = [  # (in, out, kernel, stride) as in the table
             (channels, c64, 3, 1),

@@ -1,0 +1,229 @@
+"""The trainer: every shipped gin graph steps, resume equals an uninterrupted run, two processes
+agree, and bad input (NaN loss, missing data, gin typo) stops with a clear message."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from registry.losses import Hinge
+from zoo import checkpoints
+from zoo.config import GIN_DIR
+from zoo.trainer import TrainingDiverged, train
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_CONFIGS = sorted(p.name for p in GIN_DIR.glob("*.gin"))
+
+
+def _tiny(out: Path, steps: int, **extra: str) -> list[str]:
+    """Bindings for a tiny CPU run on the synthetic dataset."""
+    bindings = {
+        "train.dataset": "@dataset.synthetic",
+        "dataset.synthetic.num_samples": "64",
+        "train.steps": str(steps),
+        "train.batch_size": "8",
+        "train.eval_metrics": "[]",
+        "train.tracker": "None",
+        "train.progress": "False",
+        "train.log_every": "1",
+        "train.sample_every": "1000",
+        "train.checkpoint_every": "1000",
+        "train.output_dir": f"'{out}'",
+        **extra,
+    }
+    return [f"{k} = {v}" for k, v in bindings.items()]
+
+
+def _architecture(config: str) -> tuple[str, int]:
+    resolution = 32 if config.startswith(("cifar10", "quickstart")) else 128
+    family = "sndcgan" if "_sndcgan_" in config or config == "quickstart.gin" else "resnet"
+    return f"{family}{resolution}", resolution
+
+
+def test_every_paper_config_is_there():
+    assert "imagenet_pcgan_sbn.gin" in PAPER_CONFIGS and "quickstart.gin" in PAPER_CONFIGS
+    datasets = ("cifar10", "celebahq128", "lsun_bedroom128", "imagenet128")
+    for dataset in datasets:
+        for model in ("sndcgan", "resnet"):
+            for norm in ("bn", "sbn"):
+                assert f"{dataset}_{model}_{norm}.gin" in PAPER_CONFIGS
+    for dataset in ("cifar10", "imagenet128"):
+        for model in ("gcond", "pcgan"):
+            for norm in ("cbn", "csbn"):
+                assert f"{dataset}_{model}_{norm}.gin" in PAPER_CONFIGS
+
+
+@pytest.mark.parametrize("config", PAPER_CONFIGS)
+def test_every_gin_graph_builds_and_steps(config, tmp_path):
+    arch, resolution = _architecture(config)
+    classes = "1000" if config.startswith("imagenet") else "10"
+    bindings = _tiny(
+        tmp_path,
+        2,
+        **{
+            "dataset.synthetic.resolution": str(resolution),
+            "dataset.synthetic.channels": "1" if config == "quickstart.gin" else "3",
+            "dataset.synthetic.num_classes": classes,
+            "train.batch_size": "2",
+            f"generator.{arch}.width": "0.0625",
+            f"discriminator.{arch}.width": "0.0625",
+        },
+    )
+    zoo.parse([GIN_DIR / config], bindings)
+    result = train()
+    assert set(result["losses"]) == {"d_loss", "g_loss", "penalty"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in result["losses"].values())
+    g, d = result["generator"], result["discriminator"]
+    conditional = "_gcond_" in config or "_pcgan_" in config
+    assert (g.num_classes > 0) == conditional
+    assert (d.num_classes > 0) == ("_pcgan_" in config)
+    assert (tmp_path / "config.gin").read_text().count("train.") > 5
+    assert checkpoints.latest(tmp_path / "checkpoints").name == "step_00000002"
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
+    common = {
+        "train.checkpoint_every": "3",
+        "train.disc_iters": "2",
+        "train.penalty": "@penalty.gradient()",
+        "train.ema_decay": "0.5",
+        "train.generator": "@generator.sndcgan32",
+        "train.discriminator": "@discriminator.sndcgan32",
+        "generator.sndcgan32.width": "0.0625",
+        "discriminator.sndcgan32.width": "0.0625",
+    }
+    zoo.parse(bindings=_tiny(tmp_path / "straight", 6, **common))
+    straight = train()
+
+    crashing = _tiny(tmp_path / "crashed", 6, **common)
+    zoo.parse(bindings=crashing)
+    original_step, calls = zoo.trainer.GANTrainer.step, []
+
+    def crash_at_step_five(self, batches):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("killed")
+        return original_step(self, batches)
+
+    monkeypatch.setattr(zoo.trainer.GANTrainer, "step", crash_at_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.setattr(zoo.trainer.GANTrainer, "step", original_step)
+    assert checkpoints.latest(tmp_path / "crashed" / "checkpoints").name == "step_00000003"
+    zoo.parse(bindings=crashing)  # the same command again
+    resumed = train()
+
+    assert resumed["losses"] == straight["losses"]
+    for role in ("generator", "discriminator", "ema_generator"):
+        a, b = _weights(straight[role]), _weights(resumed[role])
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{role}.{key}")
+
+
+def test_partial_checkpoint_is_never_the_newest(tmp_path):
+    directory = tmp_path / "checkpoints"
+    (directory / "step_00000005").mkdir(parents=True)
+    (directory / "step_00000005" / checkpoints.STATE_FILE).write_text("{}")
+    (directory / ".partial_step_00000009").mkdir()
+    (directory / "step_00000007").mkdir()  # no trainer state: incomplete
+    assert checkpoints.latest(directory).name == "step_00000005"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = []
+
+    def d_loss(self, real, fake):
+        calls.append(1)
+        value = (
+            torch.nn.functional.relu(1 - real).mean() + torch.nn.functional.relu(1 + fake).mean()
+        )
+        return value * float("nan") if len(calls) > 4 else value
+
+    monkeypatch.setattr(Hinge, "d_loss", d_loss)
+    zoo.parse(
+        bindings=_tiny(
+            tmp_path,
+            10,
+            **{
+                "train.checkpoint_every": "2",
+                "train.loss": "@loss.hinge()",
+                "train.generator": "@generator.sndcgan32",
+                "train.discriminator": "@discriminator.sndcgan32",
+                "generator.sndcgan32.width": "0.0625",
+                "discriminator.sndcgan32.width": "0.0625",
+            },
+        )
+    )
+    with pytest.raises(TrainingDiverged, match=r"(?s)not finite at step 5.*step_00000004"):
+        train()
+    kept = checkpoints.latest(tmp_path / "checkpoints")
+    assert kept.name == "step_00000004"
+    state = load_file(kept / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_missing_dataset_fails_before_models_are_built(tmp_path, monkeypatch, capsys):
+    import registry.architectures.sndcgan as sndcgan
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built before the dataset was checked")
+
+    monkeypatch.setattr(sndcgan.SNDCGANGenerator, "__init__", no_model)
+    from scripts_train import main
+
+    code = main(
+        [
+            "--bind",
+            f"dataset.fashion_mnist.root = '{tmp_path / 'nowhere'}'",
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert code == 1
+    assert "dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_gin_typo_fails_with_its_name(tmp_path, capsys):
+    from scripts_train import main
+
+    assert main(["--bind", "train.setps = 5", "--output", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "setps" in err and "Did you mean 'steps'" in err
+
+
+@pytest.mark.slow
+def test_two_processes_hold_the_same_weights(tmp_path):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(ROOT / "tests" / "multiprocess_train.py"),
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [(tmp_path / f"world_rank{r}.txt").read_text() for r in (0, 1)] == ["2", "2"]
+    for role in ("generator", "discriminator"):
+        rank0 = load_file(tmp_path / f"{role}_rank0.safetensors")
+        rank1 = load_file(tmp_path / f"{role}_rank1.safetensors")
+        assert rank0.keys() == rank1.keys()
+        params = [k for k in rank0 if not re.search(r"running_|num_batches|_u$|_v$", k)]
+        assert params
+        for key in params:
+            torch.testing.assert_close(rank0[key], rank1[key], msg=key)
+    assert checkpoints.latest(tmp_path / "run" / "checkpoints").name == "step_00000003"
