@@ -128,7 +128,7 @@ class SelfModulatedBatchNorm(nn.Module):
         if z is None:
             raise ValueError(f"{type(self).__name__} needs z: call norm(h, z, y).")
         gamma, beta = self.modulation(self.modulating_input(z, y))
-        return _expand(gamma, h) * self.bn(h) + _expand(beta, h)
+        return torch.addcmul(_expand(beta, h), _expand(gamma, h), self.bn(h))
 
 
 @register("norm", "smod")
@@ -172,7 +172,7 @@ class ConditionalBatchNorm(nn.Module):
     ) -> torch.Tensor:
         if y is None:
             raise ValueError("cbn needs class labels y: call the generator as G(z, y).")
-        return _expand(self.gamma(y), h) * self.bn(h) + _expand(self.beta(y), h)
+        return torch.addcmul(_expand(self.beta(y), h), _expand(self.gamma(y), h), self.bn(h))
 
 
 @register("norm", "csbn")

@@ -245,6 +245,7 @@ def train(
         dynamic_ncols=True,
     )
     losses: dict[str, float] = {}
+    sampling_model = ema.module if ema else accelerator.unwrap_model(trainer.G)
     last_saved = start
     started = time.perf_counter()
     for step in bar:
@@ -271,7 +272,6 @@ def train(
             rate = (done - start) * batch_size * world / (time.perf_counter() - started)
             accelerator.log({**losses, "images_per_second": rate}, step=done)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()} | {"img/s": f"{rate:.0f}"})
-        sampling_model = ema.module if ema else accelerator.unwrap_model(trainer.G)
         if accelerator.is_main_process and (done % sample_every == 0 or done == steps):
             _save_samples(
                 sampling_model, fixed_z, fixed_y, output_dir / "samples" / f"step_{done:08d}.png"
@@ -293,7 +293,7 @@ def train(
             if state["best"] is None or metrics[best_metric] < state["best"][best_metric]:
                 state["best"] = metrics
                 if accelerator.is_main_process:
-                    _save_best(
+                    _save_models(
                         output_dir / "best",
                         sampling_model,
                         accelerator.unwrap_model(trainer.D),
@@ -304,6 +304,13 @@ def train(
                 accelerator, output_dir / "checkpoints", done, state, extra, keep_checkpoints
             )
             last_saved = done
+    if accelerator.is_main_process:
+        _save_models(
+            output_dir / "final",
+            sampling_model,
+            accelerator.unwrap_model(trainer.D),
+            {"step": steps},
+        )
     accelerator.end_training()
     return {
         "losses": losses,
@@ -404,8 +411,9 @@ def _evaluate(
         G.train(was_training)
 
 
-def _save_best(directory: Path, G: nn.Module, D: nn.Module, metrics: dict[str, float]) -> None:
-    """The best models so far as safetensors with their architecture and metrics."""
+def _save_models(directory: Path, G: nn.Module, D: nn.Module, metrics: dict[str, float]) -> None:
+    """G (the EMA copy when enabled) and D as safetensors with their architecture and metrics:
+    ``best/`` holds the best evaluation so far, ``final/`` the last step."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, model in (("generator", G), ("discriminator", D)):
         tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}

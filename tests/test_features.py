@@ -1,0 +1,160 @@
+"""Feature extractors: the FID Inception-v3 (weight loading, shapes) and the Fashion-MNIST CNN."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import registry
+from registry.features.fashion_classifier import SHIPPED_WEIGHTS, FashionClassifier
+from registry.features.inception import (
+    ENV_VAR,
+    FIDInceptionV3,
+    InceptionWeightsNotFoundError,
+    resolve_inception_weights,
+)
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# A few entries of the public pt_inception-2015-12-05-6726825d.pth (torchvision Inception3
+# layout, 1008 classes, no aux head), written out independently of the module.
+PUBLIC_KEYS = {
+    "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+    "Conv2d_1a_3x3.bn.running_var": (32,),
+    "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
+    "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+    "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+    "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+    "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3),
+    "Mixed_7b.branch3x3dbl_1.conv.weight": (448, 1280, 1, 1),
+    "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1),
+    "fc.weight": (1008, 2048),
+    "fc.bias": (1008,),
+}
+
+
+@pytest.fixture(scope="module")
+def random_inception_state():
+    """A random state dict with the module's own key names and shapes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = FIDInceptionV3(pretrained=False)
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, value in model.state_dict().items():
+        if key.endswith("running_var"):
+            state[key] = torch.rand(value.shape, generator=generator) + 0.5
+        elif value.is_floating_point():
+            state[key] = torch.randn(value.shape, generator=generator) * 0.05
+        else:
+            state[key] = value.clone()
+    return state
+
+
+def test_inception_layout_matches_public_weight_file(random_inception_state):
+    for key, shape in PUBLIC_KEYS.items():
+        assert tuple(random_inception_state[key].shape) == shape, key
+    assert not any(k.startswith("AuxLogits") for k in random_inception_state)
+    assert sum(k.endswith(".conv.weight") for k in random_inception_state) == 94
+
+
+def test_inception_layout_matches_torchvision_inception3(random_inception_state):
+    try:
+        from torchvision.models.inception import Inception3
+    except Exception as error:  # torchvision's compiled extension may not match torch
+        pytest.skip(f"torchvision unavailable: {error!r}")
+    reference = Inception3(num_classes=1008, aux_logits=False, init_weights=False)
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in random_inception_state.items()} == expected
+
+
+def _check_outputs(model: FIDInceptionV3, state: dict) -> None:
+    assert model.name == "inception"
+    for key, value in state.items():
+        torch.testing.assert_close(model.state_dict()[key], value)
+    assert not model.training
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 299, 299) * 2 - 1)
+        assert out["features"].shape == (1, 2048) and out["logits"].shape == (1, 1008)
+        small = model(torch.rand(2, 1, 32, 32) * 2 - 1)  # gray, 32×32: resized to 299
+        assert small["features"].shape == (2, 2048) and small["logits"].shape == (2, 1008)
+        assert torch.isfinite(small["features"]).all()
+        # Gray input is the same image on all three channels.
+        gray = torch.rand(1, 1, 32, 32) * 2 - 1
+        rgb = gray.expand(1, 3, 32, 32)
+        torch.testing.assert_close(model(gray)["logits"], model(rgb)["logits"])
+
+
+def test_inception_loads_pth_from_path_and_safetensors_from_env(
+    tmp_path, monkeypatch, random_inception_state
+):
+    pth = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(random_inception_state, pth)
+    _check_outputs(FIDInceptionV3(pth), random_inception_state)
+
+    st = tmp_path / "inception.safetensors"
+    save_file(random_inception_state, str(st))
+    monkeypatch.setenv(ENV_VAR, str(st))
+    model = registry.create("feature_extractor", "inception")
+    assert isinstance(model, FIDInceptionV3) and model.weights_path == st
+    _check_outputs(model, random_inception_state)
+
+
+class NotAStateDict:
+    """An arbitrary class: unpickling it would import and run code."""
+
+
+def test_inception_rejects_pickled_code(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"x": NotAStateDict()}, bad)
+    with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
+        FIDInceptionV3(bad)
+
+
+def test_inception_missing_weights_error_names_env_var(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_hub_cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InceptionWeightsNotFoundError, match=ENV_VAR) as info:
+        resolve_inception_weights(repo_id="nobody/no-such-repo")
+    assert "huggingface-cli download nobody/no-such-repo" in str(info.value)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "missing.pth"))
+    with pytest.raises(InceptionWeightsNotFoundError, match=ENV_VAR):
+        FIDInceptionV3()
+    with pytest.raises(InceptionWeightsNotFoundError, match=r"missing\.pth"):
+        FIDInceptionV3(tmp_path / "missing.pth")
+
+
+def test_extractors_are_registered():
+    assert {"inception", "fashion_classifier"} <= set(registry.list("feature_extractor"))
+
+
+def test_fashion_classifier_interface():
+    model = registry.create("feature_extractor", "fashion_classifier")
+    assert isinstance(model, FashionClassifier) and not model.training
+    assert SHIPPED_WEIGHTS.is_file() and SHIPPED_WEIGHTS.stat().st_size < 2 * 2**20
+    with torch.no_grad():
+        for shape in [(3, 1, 32, 32), (3, 3, 64, 64), (3, 1, 28, 28), (3, 3, 17, 23)]:
+            out = model(torch.rand(shape) * 2 - 1)
+            assert out["features"].shape == (3, model.feature_dim)
+            assert out["logits"].shape == (3, 10)
+        # RGB input is averaged to gray: a gray image repeated thrice gives the same output.
+        gray = torch.rand(2, 1, 32, 32) * 2 - 1
+        rgb = gray.repeat(1, 3, 1, 1)
+        torch.testing.assert_close(model(gray)["features"], model(rgb)["features"])
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="Fashion-MNIST files not installed")
+def test_fashion_classifier_accuracy_on_real_test_images():
+    dataset = registry.create("dataset", "fashion_mnist", split="test", resolution=32)
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:500]
+    images, labels = zip(*(dataset[int(i)] for i in idx), strict=True)
+    model = registry.create("feature_extractor", "fashion_classifier")
+    with torch.no_grad():
+        logits = model(torch.stack(images))["logits"]
+    accuracy = (logits.argmax(dim=1) == torch.stack(labels)).float().mean().item()
+    assert accuracy > 0.85

@@ -1,0 +1,157 @@
+"""Generator conditioning (Odena et al., 2018), as in Section 3.3 / Figure 3 of the paper.
+
+For each ``z`` of a minibatch, the Jacobian ``J_z = dG(z)/dz`` of the flattened output is
+computed, and the log condition number ``log(σ_max / σ_min)`` of its singular values; the paper
+reports the mean over the batch.
+
+Batch norm: the generator is put in **eval mode** while the Jacobians are taken (its previous
+mode is restored afterwards). Batch norm then uses its running statistics, so each sample's
+output depends on its own ``z`` only and the Jacobian is per-sample; in train mode the batch
+statistics would couple the samples of a batch. Conditional generators get their label held
+fixed (labels are not differentiated).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["generator_log_condition", "jacobian_log_condition", "per_sample_jacobians"]
+
+
+def _forward(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    out = generator(z) if y is None else generator(z, y)
+    return out.reshape(z.shape[0], -1)
+
+
+def _jacobians_vmap(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Forward-mode Jacobians (z_dim JVPs, far fewer than the output size), vmapped."""
+    from torch.func import jacfwd, vmap
+
+    if y is None:
+
+        def single(zi: torch.Tensor) -> torch.Tensor:
+            return _forward(generator, zi[None], None)[0]
+
+        return vmap(jacfwd(single))(z)
+
+    def single_y(zi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        return _forward(generator, zi[None], yi[None])[0]
+
+    return vmap(jacfwd(single_y), in_dims=(0, 0))(z, y)
+
+
+def _replicate(y: torch.Tensor | None, i: int, count: int) -> torch.Tensor | None:
+    return None if y is None else y[i : i + 1].repeat(count, *([1] * (y.ndim - 1)))
+
+
+def _jacobians_dual(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Forward-mode autograd without torch.func: each sample is replicated z_dim times along the
+    batch, replica ``j`` carrying the tangent ``e_j``; one forward pass gives all columns."""
+    import torch.autograd.forward_ad as fwad
+
+    z_dim = z.shape[1]
+    basis = torch.eye(z_dim, dtype=z.dtype, device=z.device)
+    jacs = []
+    with torch.no_grad(), fwad.dual_level():
+        for i in range(z.shape[0]):
+            primal = z[i : i + 1].expand(z_dim, z_dim).contiguous()
+            out = _forward(generator, fwad.make_dual(primal, basis), _replicate(y, i, z_dim))
+            jacs.append(fwad.unpack_dual(out).tangent.T)  # out_dim × z_dim
+    return torch.stack(jacs)
+
+
+def _jacobians_reverse(
+    generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None, chunk: int = 256
+) -> torch.Tensor:
+    """Plain reverse-mode autograd, sample by sample (slow: one backward row per output): the
+    sample is replicated along the batch and replica ``r`` back-propagates ``e_j``, giving row
+    ``j``."""
+    rows = []
+    for i in range(z.shape[0]):
+        out_dim = _forward(generator, z[i : i + 1], _replicate(y, i, 1)).shape[1]
+        jac = torch.empty(out_dim, z.shape[1], dtype=z.dtype, device=z.device)
+        for start in range(0, out_dim, chunk):
+            stop = min(start + chunk, out_dim)
+            zi = z[i : i + 1].detach().repeat(stop - start, 1).requires_grad_(True)
+            out = _forward(generator, zi, _replicate(y, i, stop - start))
+            directions = torch.zeros_like(out)
+            directions[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            (grad,) = torch.autograd.grad(out, zi, grad_outputs=directions)
+            jac[start:stop] = grad
+        rows.append(jac)
+    return torch.stack(rows)
+
+
+def per_sample_jacobians(
+    generator: nn.Module,
+    z: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    chunk_size: int = 8,
+) -> torch.Tensor:
+    """Jacobians ``B × out_dim × z_dim`` of the flattened ``G(z)``, generator in eval mode.
+
+    Uses ``torch.func`` (vmap of jacfwd) on ``chunk_size`` samples at a time (memory grows as
+    ``chunk_size × z_dim`` forward passes); models that ``torch.func`` cannot transform fall
+    back to forward-mode autograd on replicated samples, then to reverse mode.
+    """
+    was_training = generator.training
+    generator.eval()
+    try:
+        chunks = []
+        for start in range(0, z.shape[0], chunk_size):
+            zc = z[start : start + chunk_size]
+            yc = None if y is None else y[start : start + chunk_size]
+            strategies = (_jacobians_vmap, _jacobians_dual, _jacobians_reverse)
+            for strategy in strategies:
+                try:
+                    chunks.append(strategy(generator, zc, yc).detach())
+                    break
+                except (RuntimeError, NotImplementedError):
+                    if strategy is strategies[-1]:
+                        raise
+        return torch.cat(chunks)
+    finally:
+        generator.train(was_training)
+
+
+def jacobian_log_condition(
+    generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, *, chunk_size: int = 8
+) -> tuple[torch.Tensor, float]:
+    """Per-sample ``log(σ_max / σ_min)`` of the generator Jacobians at ``z`` and their mean.
+
+    Returns ``(values, mean)`` with ``values`` a float64 CPU tensor of shape ``(B,)``; a singular
+    Jacobian gives ``inf``.
+    """
+    jac = per_sample_jacobians(generator, z, y, chunk_size=chunk_size).to("cpu", torch.float64)
+    sv = torch.linalg.svdvals(jac)  # descending, shape B × min(out_dim, z_dim)
+    values = torch.log(sv[:, 0]) - torch.log(sv[:, -1])
+    return values, float(values.mean())
+
+
+def generator_log_condition(
+    generator: nn.Module,
+    num_z: int = 64,
+    *,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    z_dim: int | None = None,
+    num_classes: int | None = None,
+) -> tuple[torch.Tensor, float]:
+    """:func:`jacobian_log_condition` at ``num_z`` draws ``z ~ N(0, I)`` (uniform labels for a
+    conditional generator), seeded; ``z_dim``/``num_classes`` default to the model's attributes."""
+    z_dim = int(z_dim if z_dim is not None else generator.z_dim)
+    num_classes = int(
+        num_classes if num_classes is not None else getattr(generator, "num_classes", 0)
+    )
+    param = next(generator.parameters(), None)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    if device is None:
+        device = param.device if param is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(num_z, z_dim, generator=gen)
+    y = torch.randint(num_classes, (num_z,), generator=gen) if num_classes > 0 else None
+    z = z.to(device, dtype)
+    y = None if y is None else y.to(device)
+    return jacobian_log_condition(generator, z, y)
