@@ -1,6 +1,7 @@
 """Micro-benchmarks for selfmod-zoo.
 
   python scripts/bench.py features [--extractor inception] [--batch-size 64] [--device cpu]
+  python scripts/bench.py train [--arch sndcgan32 resnet32] [--batch-size 64] [--device cpu]
 
 Each subcommand is a function ``bench_<name>(args) -> int`` plus an ``add_<name>_parser``
 that registers its arguments; add a subcommand by writing both and listing it in
@@ -14,11 +15,8 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import registry
 
@@ -94,7 +92,58 @@ def add_features_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=bench_features)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_features_parser]
+def bench_train(args: argparse.Namespace) -> int:
+    """BN against sBN training throughput (images/s of G steps), interleaved in one process."""
+    from zoo.benchmark import training_throughput
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(
+        f"train: device={device}, batch={args.batch_size}, width={args.width}, "
+        f"{args.rounds} interleaved rounds of {args.steps} G steps (disc_iters=1, hinge, SN)"
+    )
+    for arch in args.arch:
+        rates = training_throughput(
+            arch,
+            ("bn", "sbn"),
+            args.batch_size,
+            args.width,
+            args.steps,
+            args.rounds,
+            args.warmup,
+            device,
+        )
+        overhead = rates["bn"] / rates["sbn"] - 1
+        print(
+            f"{arch:10s} bn {rates['bn']:8.1f} img/s   sbn {rates['sbn']:8.1f} img/s   "
+            f"sBN time overhead {overhead:+.1%}"
+        )
+    return 0
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="training throughput, BN against sBN (images/s of G steps)",
+        description="Images per second of generator steps (each with one D step) for BN and "
+        "sBN generators of the same architecture, measured in alternating rounds.",
+    )
+    parser.add_argument("--arch", nargs="+", default=["sndcgan32", "resnet32"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = paper)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    parser.add_argument("--steps", type=int, default=5, help="timed G steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per norm")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed G steps first")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.set_defaults(func=bench_train)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_features_parser,
+    add_train_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,198 @@
+"""Model cards (``README.md``) for checkpoint folders, with huggingface_hub's ModelCard tools:
+a YAML header with a model-index of the evaluation metrics, then the paper, how to load and
+sample the model, its architecture, metrics and the gin config that trained it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+import registry
+
+__all__ = ["CITATION", "build_card", "write_card"]
+
+CITATION = """@inproceedings{chen2019selfmod,
+  title     = {On Self Modulation for Generative Adversarial Networks},
+  author    = {Chen, Ting and Lucic, Mario and Houlsby, Neil and Gelly, Sylvain},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2019}
+}"""
+
+_DATASET_NAMES = {
+    "cifar10": "CIFAR-10",
+    "celebahq128": "CelebA-HQ 128x128",
+    "lsun_bedroom128": "LSUN Bedroom 128x128",
+    "imagenet128": "ImageNet 128x128",
+    "fashion_mnist": "Fashion-MNIST",
+}
+_METRICS = {  # metrics key -> (model-index metric type, pretty name)
+    "fid": ("fid", "FID"),
+    "is": ("inception_score", "Inception Score"),
+    "kid": ("kid", "KID"),
+    "prd_f8": ("prd_f8", "PRD F8 (recall)"),
+    "prd_f1_8": ("prd_f1_8", "PRD F1/8 (precision)"),
+}
+_TASK = "unconditional-image-generation"
+
+_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ name }}
+
+A {{ description }}, trained with selfmod-zoo, a PyTorch implementation of
+*On Self Modulation for Generative Adversarial Networks* (Chen et al., ICLR 2019).
+Self-modulation makes the generator's batch-norm scale and shift functions of its input z.
+{% if samples %}
+![64 samples of the exported generator (seed 0)]({{ samples }})
+{% endif %}
+## How to use
+
+```python
+import zoo
+
+G = zoo.load("{{ load_name }}")   # eval mode, on the CPU; device="cuda" for a GPU
+# {{ channels }} x {{ resolution }} x {{ resolution }} images in [-1, 1]:
+images = G.sample(16, seed=0)
+zoo.save_grid(images, "samples.png")
+```
+{% if catalog_name %}
+In the selfmod-zoo catalog this is `zoo.load("{{ catalog_name }}")`, which pins the published
+revision and checks the sha256 of the weights.
+{% endif %}{% if num_classes %}
+The generator is class-conditional ({{ num_classes }} classes):
+`G.sample(16, labels=[3] * 16)`; without `labels` the classes are drawn uniformly.
+{% endif %}
+`zoo.load` returns the generator in eval mode, so batch norm uses the running statistics
+gathered during training: a sample does not depend on the other samples in its batch, nor on the
+batch size (the same z gives the same image alone or in a batch).
+
+## Architecture
+
+Generator `{{ architecture }}` (registry name) with arguments:
+
+```json
+{{ model_args }}
+```
+{% if discriminator %}
+The discriminator (`discriminator.safetensors`, `{{ discriminator }}`) is included to resume
+training or fine-tune; it is not needed for sampling.
+{% endif %}
+## Evaluation
+{% if metric_rows %}
+| metric | value |
+|---|---|
+{% for key, value in metric_rows %}| {{ key }} | {{ value }} |
+{% endfor %}
+{% if extractor %}Measured with the `{{ extractor }}` feature extractor
+{%- if extractor != "inception" %} (not comparable with Inception-based numbers){% endif %}.
+{% endif %}
+{% else %}
+No evaluation metrics were recorded for this checkpoint.
+{% endif %}
+## Training
+
+{% if gin_config %}The gin config of the run (`accelerate launch scripts/train.py --gin config.gin`
+reproduces it):
+
+```
+{{ gin_config }}
+```
+{% else %}The gin config of the run was not recorded.
+{% endif %}
+## Citation
+
+```bibtex
+{{ citation }}
+```
+"""
+
+
+def _hub_dataset_id(dataset: str) -> str:
+    """The dataset's Hub id when its registry entry reads from the Hub, else its name."""
+    try:
+        parameter = inspect.signature(registry.get("dataset", dataset)).parameters.get("hf_path")
+    except registry.RegistryError:
+        return dataset
+    return parameter.default if parameter is not None else dataset
+
+
+def _eval_results(config: dict[str, Any], dataset: str) -> list[EvalResult]:
+    extractor = config.get("eval_extractor")
+    suffix = f" ({extractor} features)" if extractor else ""
+    return [
+        EvalResult(
+            task_type=_TASK,
+            dataset_type=_hub_dataset_id(dataset),
+            dataset_name=_DATASET_NAMES.get(dataset, dataset),
+            metric_type=metric_type,
+            metric_value=float(config["metrics"][key]),
+            metric_name=pretty + suffix,
+        )
+        for key, (metric_type, pretty) in _METRICS.items()
+        if isinstance(config.get("metrics", {}).get(key), int | float)
+    ]
+
+
+def _description(config: dict[str, Any], dataset: str | None) -> str:
+    args = config["model_args"]
+    norm = args.get("norm", "?")
+    kind = "self-modulated" if norm in ("sbn", "csbn", "smod") else "baseline"
+    where = f" on {_DATASET_NAMES.get(dataset, dataset)}" if dataset else ""
+    return f"{kind} ({norm}) {config['architecture']} GAN generator{where}"
+
+
+def build_card(
+    config: dict[str, Any], *, name: str, repo_id: str | None = None, samples: str | None = None
+) -> ModelCard:
+    """The model card of a checkpoint folder described by ``config`` (its config.json)."""
+    dataset = config.get("dataset")
+    results = _eval_results(config, dataset) if dataset else []
+    data = ModelCardData(
+        library_name="selfmod-zoo",
+        license="apache-2.0",
+        pipeline_tag=_TASK,
+        tags=["gan", "self-modulation", "pytorch", config["architecture"]],
+        datasets=[_hub_dataset_id(dataset)] if dataset else None,
+        metrics=[_METRICS[r][0] for r in _METRICS if r in config.get("metrics", {})] or None,
+        model_name=name,
+        eval_results=results or None,
+    )
+    discriminator = config.get("discriminator")
+    return ModelCard.from_template(
+        data,
+        template_str=_TEMPLATE,
+        name=name,
+        description=_description(config, dataset),
+        load_name=f"hf-hub:{repo_id}" if repo_id else name,
+        catalog_name=name if repo_id else None,
+        samples=samples,
+        channels=config.get("channels", config["model_args"].get("channels")),
+        resolution=config.get("resolution", "?"),
+        num_classes=config["model_args"].get("num_classes", 0),
+        architecture=config["architecture"],
+        model_args=json.dumps(config["model_args"], indent=2),
+        discriminator=discriminator["architecture"] if discriminator else None,
+        metric_rows=[
+            (k, f"{v:.4g}" if isinstance(v, float) else v)
+            for k, v in config.get("metrics", {}).items()
+        ],
+        extractor=config.get("eval_extractor"),
+        gin_config=config.get("gin_config", "").strip(),
+        citation=CITATION,
+    )
+
+
+def write_card(
+    directory: str | Path, config: dict[str, Any], *, name: str, repo_id: str | None = None
+) -> Path:
+    """Write ``README.md`` into ``directory``; links ``samples.png`` when it is there."""
+    directory = Path(directory)
+    samples = "samples.png" if (directory / "samples.png").is_file() else None
+    path = directory / "README.md"
+    build_card(config, name=name, repo_id=repo_id, samples=samples).save(path)
+    return path

@@ -1,0 +1,39 @@
+"""Errors of the model zoo; each message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ChecksumError",
+    "NotPublishedError",
+    "UnknownModelError",
+    "WeightsNotAvailableError",
+    "ZooError",
+]
+
+
+class ZooError(Exception):
+    """Base of the zoo's errors."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    """A name that is neither in the catalog, nor a registered architecture, nor a folder."""
+
+    def __str__(self) -> str:  # KeyError would quote the message.
+        return str(self.args[0])
+
+
+class CheckpointError(ZooError, ValueError):
+    """A checkpoint that cannot be read or does not fit its architecture."""
+
+
+class ChecksumError(CheckpointError):
+    """A weight file whose sha256 differs from the one the catalog pins."""
+
+
+class NotPublishedError(ZooError, LookupError):
+    """A catalog entry without published weights (a recipe, or an export not yet uploaded)."""
+
+
+class WeightsNotAvailableError(ZooError, FileNotFoundError):
+    """Weights that are neither local nor in the Hub cache, and the Hub cannot be reached."""

@@ -1,0 +1,92 @@
+"""Export a training run as a checkpoint folder, ready to upload or ship.
+
+``export_run(RUN, OUT)`` takes ``RUN/best`` (or ``RUN/final``): the generator becomes
+``model.safetensors``, the discriminator ``discriminator.safetensors``, ``config.json`` records
+both architectures, ``RUN/config.gin`` and the metrics; ``samples.png`` is an 8x8 grid drawn
+from the exported generator as it loads back; ``README.md`` is the model card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zoo.card import write_card
+from zoo.errors import CheckpointError
+from zoo.folder import (
+    CARD_FILE,
+    CONFIG_FILE,
+    DISCRIMINATOR_FILE,
+    MODEL_FILE,
+    SAMPLES_FILE,
+    load_discriminator,
+    load_generator,
+    read_config,
+    save_pretrained,
+)
+from zoo.sampling import sample_grid
+
+__all__ = ["EXPORTED_FILES", "SHIPPED_FILES", "export_run"]
+
+EXPORTED_FILES = (MODEL_FILE, DISCRIMINATOR_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE)
+SHIPPED_FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE)
+"""What goes into ``zoo/pretrained/<name>/`` (no discriminator: sampling does not need it)."""
+
+
+def _source(run_dir: Path, which: str) -> Path:
+    if which not in ("best", "final"):
+        raise ValueError(f"which must be 'best' or 'final', not {which!r}.")
+    source = run_dir / which
+    if not (source / CONFIG_FILE).is_file():
+        hint = (
+            " best/ is written when the run evaluates (train.eval_metrics); export final/ "
+            "instead (--from final)."
+            if which == "best"
+            else " final/ is written when training completes."
+        )
+        raise CheckpointError(f"{run_dir} has no {which}/ checkpoint ({source}).{hint}")
+    return source
+
+
+def _prepare(out_dir: Path) -> None:
+    """An empty folder, or one holding only a previous export (which is replaced)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    others = sorted(p.name for p in out_dir.iterdir() if p.name not in EXPORTED_FILES)
+    if others:
+        raise CheckpointError(
+            f"{out_dir} holds other files ({', '.join(others)}): everything in it would be "
+            f"uploaded. Export into an empty folder."
+        )
+    for name in EXPORTED_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    which: str = "best",
+    name: str | None = None,
+    repo_id: str | None = None,
+    discriminator: bool = True,
+) -> dict[str, Any]:
+    """Write the checkpoint folder of ``run_dir``'s ``which`` models into ``out_dir``;
+    return its config.json contents."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    source = _source(run_dir, which)
+    other = "final" if which == "best" else "best"
+    remedy = f"The run's {which}/ folder is damaged: export {other}/ instead, or retrain."
+    gin_file = run_dir / "config.gin"
+    gin_config = gin_file.read_text() if gin_file.is_file() else ""
+    metrics = read_config(source).get("metrics", {})
+    generator = load_generator(source, remedy)
+    critic = load_discriminator(source, remedy) if discriminator else None
+    _prepare(out_dir)
+    save_pretrained(
+        generator, out_dir, discriminator=critic, gin_config=gin_config, metrics=metrics, card=False
+    )
+    exported = load_generator(out_dir, "Export again.")  # the samples prove the folder loads
+    sample_grid(exported, out_dir / SAMPLES_FILE, n=64, seed=0, nrow=8)
+    config = read_config(out_dir)
+    write_card(out_dir, config, name=name or out_dir.name, repo_id=repo_id)
+    return config

@@ -1,0 +1,205 @@
+"""timm-style entry points of the zoo: :func:`list_models`, :func:`create`, :func:`load`.
+
+A name is looked up in this order: ``hf-hub:ORG/NAME[@REVISION]`` (a checkpoint folder on the
+Hub), ``local-dir:PATH``, a catalog name (``zoo/catalog.json``), a registered generator
+architecture (:func:`create` only), an existing directory (a checkpoint folder, a trainer's
+``best/``/``final/`` folder or a run folder).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import registry
+from registry.architectures.layers import Generator
+from zoo import catalog, hub
+from zoo.errors import NotPublishedError, UnknownModelError
+from zoo.folder import (
+    CONFIG_FILE,
+    build,
+    checkpoint_dir,
+    load_generator,
+    read_config,
+    weights_file,
+)
+from zoo.weights import verify_sha256
+
+__all__ = ["create", "list_models", "load"]
+
+_LOCAL_PREFIX = "local-dir:"
+
+
+def list_models(pattern: str | Sequence[str] | None = None, pretrained: bool = False) -> list[str]:
+    """Sorted catalog names matching the shell-style ``pattern`` (or any of several).
+
+    ``pretrained=True`` keeps the entries whose weights can be loaded: shipped with the
+    package or published on the Hub with a pinned revision and sha256. Untrained architectures
+    are listed by ``registry.list("generator")``.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or ["*"])
+    return sorted(
+        name
+        for name, entry in catalog.load_catalog().items()
+        if any(fnmatch.fnmatch(name, p) for p in patterns) and (entry.has_weights or not pretrained)
+    )
+
+
+def create(name: str, **overrides: Any) -> Generator:
+    """An untrained generator (train mode): the architecture of a catalog name, a registered
+    generator name, a checkpoint folder or an ``hf-hub:`` name (only its config.json is
+    fetched), with ``overrides`` replacing constructor arguments."""
+    entries = catalog.load_catalog()
+    path = name.removeprefix(_LOCAL_PREFIX)
+    if hub.is_hub_name(name):
+        repo_id, revision = hub.parse_hub_name(name)
+        config = read_config(hub.download(repo_id, revision, [CONFIG_FILE], label=name))
+    elif name in entries:
+        config = {
+            "architecture": entries[name].architecture,
+            "model_args": entries[name].model_args,
+        }
+    elif name in registry.list("generator"):
+        config = {"architecture": name, "model_args": {}}
+    elif Path(path).is_dir():
+        config = read_config(checkpoint_dir(path))
+    else:
+        catalog.get_entry(name)  # raises UnknownModelError with suggestions
+        raise AssertionError("unreachable")
+    return build("generator", config["architecture"], {**config["model_args"], **overrides}, name)
+
+
+@dataclass
+class _Located:
+    """A checkpoint folder on disk and how to check and repair it."""
+
+    directory: Path
+    remedy: str
+    sha256: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _not_published(entry: catalog.CatalogEntry) -> NotPublishedError:
+    steps = (
+        f"Produce them: train with `{entry.train_command()}`, then publish the run with "
+        f"`{entry.publish_command()}` (it uploads the checkpoint folder and pins its revision "
+        f"and sha256 in zoo/catalog.json)."
+    )
+    if entry.status == "unpublished":
+        why = (
+            "was exported with `publish.py --dry-run` but never uploaded. Publish it with "
+            f"`python scripts/publish.py RUN --repo-id {entry.repo_id}`, or load the exported "
+            "folder directly: zoo.load('path/to/folder')."
+        )
+        return NotPublishedError(f"Model {entry.name!r} {why}")
+    if entry.status == "shipped":
+        return NotPublishedError(
+            f"Model {entry.name!r} is shipped with selfmod-zoo but {entry.local_dir} has no "
+            f"model.safetensors and no published revision: reinstall selfmod-zoo (its "
+            f"package data must include zoo/pretrained/)."
+        )
+    return NotPublishedError(
+        f"Model {entry.name!r} is a recipe: no weights have been published for it yet "
+        f"(it will be published to the Hub repo {entry.repo_id}). {steps} "
+        f"zoo.create({entry.name!r}) builds the architecture untrained; "
+        f"zoo.list_models(pretrained=True) lists the models with weights."
+    )
+
+
+def _from_entry(entry: catalog.CatalogEntry, revision: str | None) -> _Located:
+    info = {"name": entry.name, "repo_id": entry.repo_id}
+    if revision is None and entry.is_shipped_here:
+        remedy = (
+            f"The copy shipped with selfmod-zoo is damaged: reinstall the package, or restore "
+            f"{entry.local_dir} from the repository."
+        )
+        return _Located(entry.local_dir, remedy, entry.sha256, {**info, "source": "shipped"})
+    if revision is None and not entry.is_published:
+        raise _not_published(entry)
+    revision = revision or entry.revision
+    pinned = entry.sha256 if revision == entry.revision else None  # the pin is per revision
+    directory = hub.download(entry.repo_id, revision, label=f"Model {entry.name!r}")
+    return _Located(
+        directory,
+        hub.cache_remedy(entry.repo_id, revision),
+        pinned,
+        {**info, "source": "hf-hub", "revision": revision},
+    )
+
+
+def _pinned_sha256(repo_id: str, revision: str | None) -> str | None:
+    """The sha256 the catalog pins for this repo at this revision, if any."""
+    for entry in catalog.load_catalog().values():
+        if entry.repo_id == repo_id and revision and entry.revision == revision:
+            return entry.sha256
+    return None
+
+
+def _locate(name: str, revision: str | None) -> _Located:
+    if hub.is_hub_name(name):
+        repo_id, named = hub.parse_hub_name(name)
+        if revision and named and revision != named:
+            raise ValueError(f"{name!r} names revision {named!r} but revision={revision!r}.")
+        revision = revision or named
+        directory = hub.download(repo_id, revision, label=name)
+        info = {"name": name, "source": "hf-hub", "repo_id": repo_id, "revision": revision}
+        return _Located(
+            directory, hub.cache_remedy(repo_id, revision), _pinned_sha256(repo_id, revision), info
+        )
+    entries = catalog.load_catalog()
+    if name in entries:
+        return _from_entry(entries[name], revision)
+    path = Path(name.removeprefix(_LOCAL_PREFIX))
+    if path.is_dir():
+        if revision is not None:
+            raise ValueError("revision= applies to Hub and catalog names, not to a folder.")
+        directory = checkpoint_dir(path)
+        remedy = f"Export or copy the checkpoint folder {directory} again."
+        return _Located(directory, remedy, None, {"name": name, "source": "local-dir"})
+    if name in registry.list("generator"):
+        raise UnknownModelError(
+            f"{name!r} is a generator architecture, not a trained model: zoo.create({name!r}) "
+            f"builds it untrained; zoo.list_models(pretrained=True) lists models with weights."
+        )
+    if name.startswith(_LOCAL_PREFIX):
+        raise UnknownModelError(f"No checkpoint folder at {path}.")
+    if "/" in name or "\\" in name:
+        raise UnknownModelError(
+            f"No checkpoint folder at {path}. For a Hub repo write 'hf-hub:{name}'."
+        )
+    catalog.get_entry(name)  # raises UnknownModelError with suggestions
+    raise AssertionError("unreachable")
+
+
+def load(
+    name_or_path: str | Path, revision: str | None = None, device: str | torch.device = "cpu"
+) -> Generator:
+    """A trained generator, ready to sample: strictly loaded, in eval mode, on ``device``.
+
+    ``name_or_path`` is a catalog name (shipped weights load offline; published ones come
+    from the Hub at the pinned revision), ``hf-hub:ORG/NAME[@REVISION]`` or a checkpoint
+    folder. Weights the catalog pins are sha256-checked. ``G.sample(n, labels=None, seed=None)``
+    returns images in [-1, 1]; :func:`zoo.save_grid` saves them. Eval mode means batch norm
+    uses the running statistics of training, so a sample does not depend on the batch it is
+    drawn in. ``G.checkpoint_info`` says where the weights came from.
+    """
+    located = _locate(str(name_or_path), revision)
+    config = read_config(located.directory)
+    weights = weights_file(located.directory)
+    if located.sha256:
+        verify_sha256(weights, located.sha256, located.remedy)
+    generator = load_generator(located.directory, located.remedy, config)
+    generator.to(torch.device(device)).eval()
+    generator.checkpoint_info = {
+        **located.info,
+        "path": str(weights),
+        "sha256": located.sha256,
+        "metrics": config.get("metrics", {}),
+        "gin_config": config.get("gin_config", ""),
+    }
+    return generator
