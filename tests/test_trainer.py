@@ -40,9 +40,12 @@ def _tiny(out: Path, steps: int, **extra: str) -> list[str]:
     return [f"{k} = {v}" for k, v in bindings.items()]
 
 
+FASHION = ("quickstart", "fashion_mnist")
+
+
 def _architecture(config: str) -> tuple[str, int]:
-    resolution = 32 if config.startswith(("cifar10", "quickstart")) else 128
-    family = "sndcgan" if "_sndcgan_" in config or config == "quickstart.gin" else "resnet"
+    resolution = 32 if config.startswith(("cifar10", *FASHION)) else 128
+    family = "sndcgan" if "_sndcgan_" in config or config.startswith(FASHION) else "resnet"
     return f"{family}{resolution}", resolution
 
 
@@ -68,7 +71,7 @@ def test_every_gin_graph_builds_and_steps(config, tmp_path):
         2,
         **{
             "dataset.synthetic.resolution": str(resolution),
-            "dataset.synthetic.channels": "1" if config == "quickstart.gin" else "3",
+            "dataset.synthetic.channels": "1" if config.startswith(FASHION) else "3",
             "dataset.synthetic.num_classes": classes,
             "train.batch_size": "2",
             f"generator.{arch}.width": "0.0625",

@@ -55,6 +55,8 @@ def parse(
 
     Raises :class:`ConfigError` naming the bad file, line and name, with suggestions.
     """
+    import zoo.trainer  # noqa: F401 - registers the `train` configurable the configs bind
+
     registry.load_plugins()
     if clear:
         gin.clear_config()
@@ -64,7 +66,9 @@ def parse(
         if not Path(path).is_file():
             raise ConfigError(f"gin file not found: {path}. The configs shipped are in gin/.")
     try:
-        gin.parse_config_files_and_bindings([str(p) for p in gin_files], list(bindings))
+        gin.parse_config_files_and_bindings(
+            [str(Path(p).resolve()) for p in gin_files], list(bindings)
+        )
     except (ValueError, KeyError, SyntaxError, TypeError) as error:
         raise ConfigError(_explain(error)) from error
     return gin.config_str()

@@ -286,6 +286,7 @@ def train(
                 eval_extractor,
                 accelerator,
                 batch_size,
+                progress,
             )
             metrics["step"] = done
             state["history"].append(metrics)
@@ -392,6 +393,7 @@ def _evaluate(
     extractor: str,
     accelerator: Accelerator,
     batch_size: int,
+    progress: bool,
 ) -> dict[str, float]:
     from zoo.evaluation import evaluate  # evaluation pulls in feature extractors: import late
 
@@ -406,6 +408,7 @@ def _evaluate(
             extractor=extractor,
             batch_size=batch_size,
             accelerator=accelerator,
+            progress=progress,
         )
     finally:
         G.train(was_training)

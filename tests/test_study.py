@@ -1,0 +1,410 @@
+"""The study (Section 3.2): grid expansion with the paper's non-product regularizer × optimizer
+structure, resumable runner, and the report's aggregations checked against hand-computed
+numbers (Tables 2 and 3, paired wins, Figure 2(b))."""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from zoo.config import GIN_DIR
+from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
+from zoo.study import aggregate as agg
+from zoo.study.runner import InProcessExecutor, Outcome, run_state, validate
+
+OPTS = {
+    "b05": "optimizers/adam_b05_b0999_d1.gin",
+    "b0d1": "optimizers/adam_b0_b09_d1.gin",
+    "b0d2": "optimizers/adam_b0_b09_d2.gin",
+}
+
+PAPER_STYLE = """
+study.grid.name = "paper"
+study.grid.base = ["base/paper.gin", "data/fashion_mnist.gin"]
+study.grid.bindings = ["train.steps = 10"]
+study.grid.axes = {
+    "loss": {"hinge": "losses/hinge.gin", "ns": "losses/non_saturating.gin"},
+    "arch": {"sndcgan": "models/sndcgan32.gin", "resnet": "models/resnet32.gin"},
+    "reg": {"sn": "penalties/sn.gin", "gp": "penalties/gp1.gin"},
+    "lam": {"none": None, "1": "penalty.gradient.weight = 1.0",
+            "10": ["penalty.gradient.weight = 10.0"]},
+    "opt": {"b05": "optimizers/adam_b05_b0999_d1.gin", "b0d1": "optimizers/adam_b0_b09_d1.gin",
+            "b0d2": "optimizers/adam_b0_b09_d2.gin"},
+    "norm": {"bn": "norms/bn.gin", "sbn": "norms/sbn.gin"},
+}
+study.grid.exclude = [{"reg": "sn", "lam": ["1", "10"]}, {"reg": "gp", "lam": "none"}]
+study.grid.seeds = [0, 1]
+study.grid.tuned = ["lam", "opt"]
+"""
+
+
+def test_paper_grid_has_9_reg_opt_combinations_per_loss_arch_norm(tmp_path):
+    (tmp_path / "paper.gin").write_text(PAPER_STYLE)
+    grid = load_grid(tmp_path / "paper.gin")
+    runs = grid.expand()
+    assert len(runs) == 2 * 2 * 9 * 2 * 2 == 144
+    assert len({r.id for r in runs}) == 144
+    combos: dict = {}
+    for run in runs:
+        s = dict(run.settings)
+        combos.setdefault((s["loss"], s["arch"], s["norm"], run.seed), set()).add(
+            (s["reg"], s["lam"], s["opt"])
+        )
+    expected = {("sn", "none", o) for o in OPTS} | {
+        ("gp", lam, o) for lam in ["1", "10"] for o in OPTS
+    }
+    assert len(combos) == 16
+    assert all(found == expected for found in combos.values())
+
+    run = next(
+        r for r in runs if r.id == "loss=ns,arch=resnet,reg=gp,lam=10,opt=b0d2,norm=sbn,seed=1"
+    )
+    assert run.gin_files == (
+        "base/paper.gin",
+        "data/fashion_mnist.gin",
+        "losses/non_saturating.gin",
+        "models/resnet32.gin",
+        "penalties/gp1.gin",
+        "optimizers/adam_b0_b09_d2.gin",
+        "norms/sbn.gin",
+    )
+    assert run.bindings == ("train.steps = 10", "penalty.gradient.weight = 10.0", "train.seed = 1")
+    assert run.resolved[0] == str(GIN_DIR / "base" / "paper.gin")
+    assert runs[0].id == "loss=hinge,arch=sndcgan,reg=sn,lam=none,opt=b05,norm=bn,seed=0"
+    assert [r.seed for r in runs[:72]] == [0] * 72  # every setting at seed 0 comes first
+    validate(runs[:3])  # the configs parse
+
+
+def test_combined_axis_with_tags_is_the_full_3x3_product():
+    reg = {
+        "sn": {"gin": ["penalties/sn.gin"], "tags": {"reg_type": "sn"}},
+        "gp1": {"gin": ["penalties/gp1.gin"], "tags": {"reg_type": "gp"}},
+        "gp10": {"gin": ["penalties/gp10.gin"], "tags": {"reg_type": "gp"}},
+    }
+    grid = Grid.from_spec(axes={"reg": reg, "opt": OPTS, "norm": {"bn": None, "sbn": None}})
+    runs = grid.expand()
+    assert len(runs) == 18
+    row = next(r for r in runs if r.id == "reg=gp10,opt=b05,norm=sbn,seed=0").row()
+    assert row == {
+        "id": "reg=gp10,opt=b05,norm=sbn,seed=0",
+        "reg": "gp10",
+        "opt": "b05",
+        "norm": "sbn",
+        "reg_type": "gp",
+        "seed": 0,
+    }
+    summary = grid.summary()
+    assert summary["tag_values"] == {"reg_type": ["sn", "gp"]} and summary["runs"] == 18
+
+
+@pytest.mark.parametrize(
+    ("exclude", "message"),
+    [
+        ([{"opt": "b1"}], "has no value"),
+        ([{"optim": "b05"}], "unknown axis"),
+        ([{"opt": "b05"}, {}], "empty exclude rule"),
+        ([{"norm": ["bn", "sbn"]}], "no runs"),
+    ],
+)
+def test_bad_exclusions_are_errors(exclude, message):
+    with pytest.raises(GridError, match=message):
+        Grid.from_spec(
+            axes={"opt": OPTS, "norm": {"bn": None, "sbn": None}}, exclude=exclude
+        ).expand()
+
+
+def test_bad_names_are_errors():
+    with pytest.raises(GridError, match="letters"):
+        Grid.from_spec(axes={"norm": {"b n": None, "sbn": None}})
+    with pytest.raises(GridError, match="reserved"):
+        Grid.from_spec(axes={"seed": {"a": None}, "norm": {"bn": None}})
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "layer_ablation", "tiny"])
+def test_shipped_study_files_expand_as_documented(name):
+    path = GIN_DIR / "study" / f"{name}.gin"
+    runs = load_grid(path).expand()
+    stated = re.search(r"^# Runs: (\d+)", path.read_text(), re.MULTILINE)
+    assert stated and len(runs) == int(stated.group(1))
+    validate(runs)  # every run's gin configuration parses
+
+
+# ------------------------------------------------------------------------------- the runner
+
+
+def _tiny_grid() -> Grid:
+    return Grid.from_spec(
+        axes={"norm": {"bn": "norms/bn.gin", "sbn": "norms/sbn.gin"}},
+        seeds=[0, 1],
+        base=["base/paper.gin", "models/sndcgan32.gin", "losses/hinge.gin", "penalties/sn.gin"],
+        bindings=["train.dataset = @dataset.synthetic"],
+    )
+
+
+class FakeTrainer:
+    """Stands in for scripts/train.py: records calls and writes what the trainer writes."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def __call__(self, run, run_dir: Path) -> Outcome:
+        self.calls.append(run.id)
+        if run.id == self.fail:
+            return Outcome(1, "TrainingDiverged: boom")
+        _fake_trained(run_dir, fid=10.0 + len(self.calls))
+        return Outcome(0)
+
+
+def _fake_trained(run_dir: Path, fid: float) -> None:
+    for name, metrics in (("best", {"fid": fid, "step": 5}), ("final", {"step": 10})):
+        (run_dir / name).mkdir(parents=True, exist_ok=True)
+        (run_dir / name / "config.json").write_text(json.dumps({"metrics": metrics}))
+
+
+def _start(run, run_dir: Path, elapsed: float = 0.0) -> None:
+    run_dir.mkdir(parents=True)
+    spec = {"id": run.id, "fingerprint": run.fingerprint(), "row": run.row(), "elapsed_s": elapsed}
+    (run_dir / "run.json").write_text(json.dumps(spec))
+
+
+def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
+    grid = _tiny_grid()
+    done, trained, unfinished, new = grid.expand()  # bn/0, sbn/0, bn/1, sbn/1
+    runs = tmp_path / "runs"
+    _start(done, runs / done.id)
+    _fake_trained(runs / done.id, fid=1.0)
+    (runs / done.id / "result.json").write_text(
+        json.dumps({"status": "done", "returncode": 0, "error": None, "wall_time_s": 3.0})
+    )
+    _start(trained, runs / trained.id)  # killed after training, before the result was written
+    _fake_trained(runs / trained.id, fid=2.0)
+    _start(unfinished, runs / unfinished.id, elapsed=100.0)  # killed mid-training
+    (runs / unfinished.id / "checkpoints" / "step_00000005").mkdir(parents=True)
+
+    fake = FakeTrainer(fail=new.id)
+    table = run_study(grid, tmp_path, fake, echo=lambda _: None)
+    assert fake.calls == [unfinished.id, new.id]
+    assert list(table["id"]) == [done.id, trained.id, unfinished.id, new.id]
+    assert list(table["status"]) == ["done", "done", "done", "failed"]
+    assert table["fid"].tolist()[:3] == [1.0, 2.0, 11.0] and math.isnan(table["fid"].iloc[3])
+    assert table.loc[2, "wall_time_s"] >= 100.0  # the killed session's time is kept
+    assert (tmp_path / "results.csv").is_file()
+
+    again = FakeTrainer()
+    run_study(grid, tmp_path, again, echo=lambda _: None)
+    assert again.calls == []  # finished and failed runs are skipped
+    run_study(grid, tmp_path, again, retry_failed=True, echo=lambda _: None)
+    assert again.calls == [new.id]
+
+    dry = FakeTrainer()
+    (tmp_path / "other").mkdir()
+    run_study(grid, tmp_path / "other", dry, dry_run=True, echo=lambda _: None)
+    assert dry.calls == [] and not (tmp_path / "other" / "runs").exists()
+
+
+def test_a_killed_training_stops_the_study_and_stays_unfinished(tmp_path):
+    grid = _tiny_grid()
+    first = grid.expand()[0]
+
+    def killed(run, run_dir):
+        return Outcome(-9)
+
+    with pytest.raises(StudyError, match="signal 9"):
+        run_study(grid, tmp_path, killed, echo=lambda _: None)
+    assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
+    fake = FakeTrainer()
+    run_study(grid, tmp_path, fake, echo=lambda _: None)
+    assert fake.calls == [r.id for r in grid.expand()]
+
+
+def test_a_folder_from_another_configuration_stops_the_study(tmp_path):
+    grid = _tiny_grid()
+    run = grid.expand()[0]
+    _start(run, tmp_path / "runs" / run.id)
+    changed = Grid.from_spec(
+        axes={"norm": {"bn": "norms/bn.gin", "sbn": "norms/sbn.gin"}},
+        seeds=[0, 1],
+        base=["base/paper.gin", "models/sndcgan32.gin", "losses/hinge.gin", "penalties/sn.gin"],
+        bindings=["train.dataset = @dataset.synthetic", "train.steps = 7"],
+    )
+    with pytest.raises(StudyError, match="another configuration"):
+        run_study(changed, tmp_path, FakeTrainer(), echo=lambda _: None)
+
+
+def test_tiny_study_trains_and_reports_end_to_end(tmp_path):
+    """gin/study/tiny.gin for real (in process): 2 runs of 4 steps with FID, then a report."""
+    grid = load_grid(GIN_DIR / "study" / "tiny.gin")
+    table = run_study(grid, tmp_path, InProcessExecutor(), echo=lambda _: None)
+    assert list(table["status"]) == ["done", "done"]
+    assert table["fid"].notna().all() and (table["steps"] == 4).all()
+    report = write_report(tmp_path / "results.csv", tmp_path / "report")
+    text = report.read_text()
+    assert "sbn wins" in text and "Table 2" in text
+    assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------- the report
+
+BN = {  # (reg, opt): FID per seed 0, 1, 2
+    ("sn", "a"): [30.0, 20.0, 25.0],  # median 25
+    ("sn", "b"): [40.0, 10.0, 22.0],  # median 22: bn's best SN setting
+    ("gp1", "a"): [50.0, 60.0, 55.0],  # median 55
+    ("gp10", "a"): [45.0, float("nan"), 41.0],  # a diverged seed: median of 45, 41 = 43
+}
+SBN = {
+    ("sn", "a"): [21.0, 19.0, 23.0],  # median 21: sbn's best SN setting
+    ("sn", "b"): [24.0, 26.0, 18.0],  # median 24
+    ("gp1", "a"): [35.0, 38.0, 30.0],  # median 35: sbn's best GP setting
+    ("gp10", "a"): [44.0, 47.0, 40.0],  # median 44
+}
+
+
+def _hand_table() -> pd.DataFrame:
+    rows = []
+    for norm, values in (("bn", BN), ("sbn", SBN)):
+        for (reg, opt), fids in values.items():
+            for seed, fid in enumerate(fids):
+                rows.append(
+                    {
+                        "id": f"{reg}{opt}{norm}{seed}",
+                        "loss": "hinge",
+                        "arch": "resnet",
+                        "reg": reg,
+                        "opt": opt,
+                        "norm": norm,
+                        "reg_type": "sn" if reg == "sn" else "gp",
+                        "seed": seed,
+                        "status": "done" if fid == fid else "failed",
+                        "fid": fid,
+                        "log_cond": fid / 10,
+                        "prd_f8": 1 - fid / 100,
+                        "prd_f1_8": 0.5 + seed / 10,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+SPEC = ReportSpec(settings=("loss", "arch", "reg", "opt", "norm", "reg_type"), tuned=("reg", "opt"))
+
+
+def test_median_over_seeds_and_spread():
+    stats = agg.seed_stats(_hand_table(), SPEC).set_index(["reg", "opt", "norm"])
+    assert stats.loc[("sn", "b", "bn"), ["median", "q1", "q3", "min", "max", "n"]].tolist() == [
+        22.0,
+        16.0,
+        31.0,
+        10.0,
+        40.0,
+        3,
+    ]
+    assert stats.loc[("gp10", "a", "bn"), ["median", "n", "runs"]].tolist() == [43.0, 2, 3]
+
+
+def test_table2_takes_the_best_tuned_setting_per_model():
+    table2 = agg.unpaired(_hand_table(), SPEC)
+    assert SPEC.model == ["loss", "arch", "reg_type"]
+    got = {(r.reg_type, r.norm): (r.median, r.reg, r.opt) for r in table2.itertuples()}
+    assert got == {
+        ("sn", "bn"): (22.0, "sn", "b"),
+        ("sn", "sbn"): (21.0, "sn", "a"),
+        ("gp", "bn"): (43.0, "gp10", "a"),
+        ("gp", "sbn"): (35.0, "gp1", "a"),
+    }
+
+
+def test_table3_relative_reduction():
+    table3 = agg.reductions(agg.unpaired(_hand_table(), SPEC), SPEC).set_index("reg_type")
+    assert table3.loc["sn", "reduction"] == pytest.approx(100 * (22 - 21) / 22)  # 4.545 %
+    assert table3.loc["gp", "reduction"] == pytest.approx(100 * (43 - 35) / 43)  # 18.605 %
+    assert table3.loc["gp", ["baseline", "value"]].tolist() == [43.0, 35.0]
+
+
+def test_paired_wins_compare_medians_at_the_same_hyperparameters():
+    pairs = agg.paired(_hand_table(), SPEC)
+    wins = {(r.reg, r.opt): r.win for r in pairs.itertuples()}
+    assert wins == {("sn", "a"): True, ("sn", "b"): False, ("gp1", "a"): True, ("gp10", "a"): False}
+    total = agg.win_counts(pairs, SPEC)
+    assert total[["norm", "wins", "total"]].values.tolist() == [["sbn", 2, 4]]
+    per_type = agg.win_counts(pairs, SPEC, by=["reg_type"]).set_index("reg_type")
+    assert per_type.loc["sn", "wins"] == 1 and per_type.loc["gp", "total"] == 2
+
+
+def test_top_settings_and_representative_runs():
+    # medians, sorted: 21 22 24 25 35 43 44 55; the 40% quantile is 24 + 0.8 * (25 - 24) = 24.8
+    top = agg.top_models(_hand_table(), SPEC, fraction=0.4).set_index("norm")
+    assert top.loc["sbn", "top"] == 2 and top.loc["bn", "top"] == 1
+    assert top.loc["bn", "threshold"] == pytest.approx(24.8)
+    chosen = agg.representatives(_hand_table(), SPEC).set_index(["reg", "opt", "norm"])
+    assert chosen.loc[("sn", "a", "bn"), "seed"] == 2  # FID 25 is the median
+    assert chosen.loc[("gp10", "a", "bn"), "seed"] == 2  # 45 and 41 tie around 43: the lower
+
+
+def test_several_methods_against_one_baseline():
+    """Figure 2(c): each single modulated layer and all layers against BN."""
+    table = pd.DataFrame(
+        {
+            "norm": ["bn", "bn", "l0", "l0", "all", "all"],
+            "seed": [0, 1] * 3,
+            "fid": [10.0, 20.0, 12.0, 14.0, 9.0, 11.0],
+        }
+    )
+    spec = ReportSpec(settings=("norm",), orders={"norm": ["bn", "l0", "all"]})
+    table3 = agg.reductions(agg.unpaired(table, spec), spec)
+    assert table3["norm"].tolist() == ["l0", "all"]
+    assert table3["reduction"].tolist() == pytest.approx([100 * 2 / 15, 100 * 5 / 15])
+    counts = agg.win_counts(agg.paired(table, spec), spec)
+    assert counts[["norm", "wins", "total"]].values.tolist() == [["l0", 1, 1], ["all", 1, 1]]
+
+
+def test_report_writes_markdown_tables_and_figures(tmp_path):
+    path = write_report(_hand_table(), tmp_path, SPEC, title="hand")
+    text = path.read_text()
+    assert "**sbn wins 2/4**" in text
+    assert "| hinge | resnet | sn | sbn | 21.00 | 20.00–22.00 | 19.00–23.00 | 3 | sn | a |" in text
+    assert "4.55" in text and "18.60" in text
+    assert "Pearson r between log condition number and fid: bn 1.00, sbn 1.00" in text
+    for name in ("figure2a_distributions", "figure3_log_cond", "figure3_prd"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    assert pd.read_csv(tmp_path / "table2.csv").shape[0] == 4
+
+
+def _study_cli():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "study.py"
+    spec = importlib.util.spec_from_file_location("scripts_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_cli_dry_run_and_report(tmp_path, capsys):
+    main = _study_cli()
+    assert main(["run", "--gin", str(GIN_DIR / "study" / "tiny.gin"), "--output", str(tmp_path),
+                 "--dry-run"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "new  norm=bn,seed=0" in out and "scripts/train.py" in out
+    assert not (tmp_path / "runs").exists()
+
+    _hand_table().to_csv(tmp_path / "results.csv", index=False)
+    study = {
+        "name": "hand",
+        "axes": {"loss": ["hinge"], "arch": ["resnet"], "reg": ["sn", "gp1", "gp10"],
+                 "opt": ["a", "b"], "norm": ["bn", "sbn"]},
+        "tags": ["reg_type"],
+        "tag_values": {"reg_type": ["sn", "gp"]},
+        "method": "norm",
+        "baseline": "bn",
+        "tuned": ["reg", "opt"],
+    }  # fmt: skip
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    assert main(["report", str(tmp_path / "results.csv")]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "**sbn wins 2/4**" in text
+    assert "| hinge | resnet | sn | sbn | 21.00 |" in text  # SN before GP: the declared order
+    assert text.index("| hinge | resnet | sn | bn |") < text.index("| hinge | resnet | gp | bn |")
+    assert main(["run", "--gin", str(tmp_path / "missing.gin")]) == 1

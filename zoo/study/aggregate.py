@@ -1,0 +1,238 @@
+"""The paper's aggregations of a results table (Section 3.2, Tables 2 and 3, Figure 2).
+
+A *setting* is one value per axis (the seed excluded); a *model* is a setting without its
+optimization hyperparameters (``tuned``: e.g. Adam's (β1, β2, disc_iters) and the GP weight λ)
+and without the method (BN vs sBN). Lower metric (FID) is better. Runs without a value (a
+diverged run that never evaluated) are left out of the medians.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "ReportSpec",
+    "correlations",
+    "paired",
+    "prepare",
+    "reductions",
+    "representatives",
+    "seed_stats",
+    "sort_rows",
+    "top_models",
+    "unpaired",
+    "win_counts",
+]
+
+NON_SETTINGS = frozenset(
+    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step"}
+)
+"""Columns of a results table that are not settings (metrics are recognised as numbers)."""
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """Which columns are settings, which one is the method and its baseline, which settings are
+    tuned over in the unpaired comparison, and the metric (lower is better)."""
+
+    settings: tuple[str, ...]
+    method: str = "norm"
+    baseline: str = "bn"
+    tuned: tuple[str, ...] = ()
+    metric: str = "fid"
+    seed: str = "seed"
+    orders: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Display order of each axis's values (the grid's declared order)."""
+
+    @property
+    def model(self) -> list[str]:
+        """Columns that define a model of Table 2 (settings minus tuned and method)."""
+        return [c for c in self.settings if c not in self.tuned and c != self.method]
+
+    @property
+    def pair(self) -> list[str]:
+        """Columns that define a paired comparison (all settings but the method)."""
+        return [c for c in self.settings if c != self.method]
+
+    def methods(self, values: Sequence[str]) -> list[str]:
+        """The non-baseline methods present in ``values``, in display order."""
+        present = set(values) - {self.baseline}
+        order = [m for m in self.orders.get(self.method, ()) if m in present]
+        return order + sorted(present - set(order))
+
+    @classmethod
+    def from_study(cls, study: Mapping[str, Any], **overrides: Any) -> ReportSpec:
+        """From the ``study.json`` a run writes (axes, tags, method, baseline, tuned)."""
+        settings = (*study["axes"], *study.get("tags", ()))
+        spec = {
+            "settings": settings,
+            "method": study.get("method", "norm"),
+            "baseline": study.get("baseline", "bn"),
+            "tuned": tuple(study.get("tuned", ())),
+            "orders": {**study.get("tag_values", {}), **study["axes"]},
+        }
+        return cls(**{**spec, **{k: v for k, v in overrides.items() if v is not None}})
+
+    @classmethod
+    def infer(cls, table: pd.DataFrame, **overrides: Any) -> ReportSpec:
+        """Without a study.json: settings are the text columns that are not the runner's."""
+        settings = tuple(
+            c for c in table.columns if c not in NON_SETTINGS and table[c].dtype == object
+        )
+        known = {k: v for k, v in overrides.items() if v is not None}
+        known.setdefault("tuned", tuple(c for c in ("opt",) if c in settings))
+        return cls(settings=settings, **known)
+
+
+def sort_rows(frame: pd.DataFrame, columns: Sequence[str], spec: ReportSpec) -> pd.DataFrame:
+    """Rows in the grid's declared order of each column's values (others sorted after)."""
+
+    def key(values: pd.Series) -> pd.Series:
+        order = list(spec.orders.get(values.name, ()))
+        rest = sorted(set(values.dropna().astype(str)) - set(order))
+        rank = {v: i for i, v in enumerate(order + rest)}
+        return values.map(lambda v: rank.get(str(v), len(rank)))
+
+    columns = [c for c in columns if c in frame.columns]
+    if not columns or frame.empty:
+        return frame.reset_index(drop=True)
+    return frame.sort_values(columns, key=key, kind="stable").reset_index(drop=True)
+
+
+def prepare(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Settings as text, a missing tag as "-" (groups and pivots then keep every row)."""
+    table = table.copy()
+    for column in spec.settings:
+        table[column] = table[column].astype(object).where(table[column].notna(), "-").astype(str)
+    table[spec.metric] = pd.to_numeric(table[spec.metric], errors="coerce")
+    return table
+
+
+def _wide(frame: pd.DataFrame, index: Sequence[str], spec: ReportSpec) -> pd.DataFrame:
+    """The median column with one column per method, rows keyed by ``index``."""
+    if not index:  # a single model: one row
+        return frame.set_index(spec.method)["median"].to_frame().T.reset_index(drop=True)
+    return frame.set_index([*index, spec.method])["median"].unstack(spec.method)
+
+
+def seed_stats(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Per setting, over seeds: median, quartiles (q1, q3), min, max of the metric, ``n``
+    seeds with a value out of ``runs``."""
+    table = prepare(table, spec)
+    grouped = table.groupby(list(spec.settings), sort=False, dropna=False)[spec.metric]
+    stats = grouped.agg(
+        median="median",
+        q1=lambda s: s.quantile(0.25),
+        q3=lambda s: s.quantile(0.75),
+        min="min",
+        max="max",
+        n="count",
+        runs="size",
+    ).reset_index()
+    return sort_rows(stats, spec.settings, spec)
+
+
+def unpaired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Table 2: per model and method, the median over seeds of the best tuned setting (the
+    lowest median). The tuned columns say which setting won; the spread is its seeds'."""
+    stats = seed_stats(table, spec).dropna(subset=["median"])
+    keys = [*spec.model, spec.method]
+    best = stats.loc[stats.groupby(keys, sort=False, dropna=False)["median"].idxmin()]
+    columns = [*keys, *spec.tuned, "median", "q1", "q3", "min", "max", "n"]
+    return sort_rows(best[columns], keys, spec)
+
+
+def reductions(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Table 3: relative reduction (%) of the metric by each method against the baseline,
+    ``100 * (baseline - method) / baseline``, per model of :func:`unpaired`."""
+    wide = _wide(table2, spec.model, spec)
+    if spec.baseline not in wide.columns:
+        return pd.DataFrame(columns=[*spec.model, spec.method, "baseline", "value", "reduction"])
+    rows = []
+    for method in spec.methods(list(wide.columns)):
+        part = (
+            wide[[spec.baseline, method]]
+            .dropna()
+            .rename(columns={spec.baseline: "baseline", method: "value"})
+        )
+        part["reduction"] = 100 * (part["baseline"] - part["value"]) / part["baseline"]
+        part.insert(0, spec.method, method)
+        rows.append(part.reset_index(drop=not spec.model))
+    result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return sort_rows(result, [*spec.model, spec.method], spec)
+
+
+def paired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """The paired setting: for every setting but the method, each method's median over seeds
+    against the baseline's at the very same hyperparameters; ``win`` when strictly lower."""
+    stats = seed_stats(table, spec)
+    wide = _wide(stats, spec.pair, spec)
+    if spec.baseline not in wide.columns:
+        return pd.DataFrame(columns=[*spec.pair, spec.method, "value", "baseline", "win"])
+    rows = []
+    for method in spec.methods(list(wide.columns)):
+        part = (
+            wide[[method, spec.baseline]]
+            .dropna()
+            .rename(columns={method: "value", spec.baseline: "baseline"})
+        )
+        part["win"] = part["value"] < part["baseline"]
+        part.insert(0, spec.method, method)
+        rows.append(part.reset_index(drop=not spec.pair))
+    result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return sort_rows(result, [*spec.pair, spec.method], spec)
+
+
+def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Wins and comparisons per method (and per ``by`` columns) from :func:`paired`."""
+    keys = [spec.method, *by]
+    if pairs.empty:
+        return pd.DataFrame(columns=[*keys, "wins", "total"])
+    counts = pairs.groupby(keys, sort=False, dropna=False)["win"].agg(wins="sum", total="size")
+    counts = counts.reset_index()
+    counts["wins"] = counts["wins"].astype(int)
+    return sort_rows(counts, keys, spec)
+
+
+def top_models(table: pd.DataFrame, spec: ReportSpec, fraction: float = 0.2) -> pd.DataFrame:
+    """Figure 2(b): how many settings of each method are among the best ``fraction`` of all
+    settings (median over seeds at most the ``fraction`` quantile of all medians)."""
+    stats = seed_stats(table, spec).dropna(subset=["median"])
+    threshold = stats["median"].quantile(fraction)
+    counts = stats.groupby(spec.method, sort=False)["median"].agg(
+        top=lambda s: int((s <= threshold).sum()), total="size"
+    )
+    counts = counts.reset_index()
+    counts["threshold"] = threshold
+    return sort_rows(counts, [spec.method], spec)
+
+
+def representatives(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """One run per setting: the seed whose metric is closest to the median over seeds (the
+    lower one on ties), as chosen for Figure 3 / Figure 5 (A.3)."""
+    valid = prepare(table, spec).dropna(subset=[spec.metric])
+    if valid.empty:
+        return valid
+    median = valid.groupby(list(spec.settings), sort=False, dropna=False)[spec.metric]
+    distance = (valid[spec.metric] - median.transform("median")).abs()
+    ranked = valid.assign(_d=distance).sort_values(["_d", spec.metric], kind="stable")
+    chosen = ranked.groupby(list(spec.settings), sort=False, dropna=False).head(1)
+    return sort_rows(chosen.drop(columns="_d"), spec.settings, spec)
+
+
+def correlations(table: pd.DataFrame, spec: ReportSpec, column: str) -> dict[str, float]:
+    """Pearson r between ``column`` and the metric over :func:`representatives`, per method
+    (Figure 3 reports it for log condition number vs FID)."""
+    chosen = representatives(table, spec)
+    if column not in chosen:
+        return {}
+    result = {}
+    for method, rows in chosen.groupby(spec.method, sort=False):
+        pairs = rows[[column, spec.metric]].dropna()
+        if len(pairs) > 2:
+            result[str(method)] = float(pairs[column].corr(pairs[spec.metric]))
+    return result

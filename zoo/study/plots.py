@@ -1,0 +1,120 @@
+"""The study's figures (matplotlib, Agg): FID distributions per model for each method
+(Figure 2(a); Figure 2(c) / Figure 4 for the layer ablation), and log condition number vs FID
+and precision/recall (F_8 vs F_1/8) per setting (Figure 3, Section 3.3 / A.3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from zoo.study.aggregate import ReportSpec, prepare, representatives, sort_rows
+
+__all__ = ["plot_condition", "plot_distributions", "plot_prd"]
+
+
+def _methods(table: pd.DataFrame, spec: ReportSpec) -> list[str]:
+    present = list(table[spec.method].unique())
+    return [spec.baseline] * (spec.baseline in present) + spec.methods(present)
+
+
+def _label(row: pd.Series, columns: list[str]) -> str:
+    return "/".join(str(row[c]) for c in columns) or "all"
+
+
+def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path:
+    """Figure 2(a): box plots of the metric over runs (seeds and tuned settings) per model,
+    one box per method, plus all models pooled; each run is also drawn as a dot."""
+    table = sort_rows(prepare(table, spec).dropna(subset=[spec.metric]), spec.model, spec)
+    methods = _methods(table, spec)
+    labels = table.apply(_label, axis=1, columns=spec.model) if spec.model else None
+    groups = ["all"] if labels is None else [*dict.fromkeys(labels), "all"]
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(len(methods), 1) ** 0.5), 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    rng = np.random.default_rng(0)
+    for m, method in enumerate(methods):
+        data, positions = [], []
+        for g, group in enumerate(groups):
+            rows = table[spec.method] == method
+            if group != "all":
+                rows &= labels == group
+            data.append(table.loc[rows, spec.metric].to_numpy())
+            positions.append(g + (m - (len(methods) - 1) / 2) * width)
+        kept = [(d, p) for d, p in zip(data, positions, strict=True) if len(d)]
+        if not kept:
+            continue
+        color = colors[m % len(colors)]
+        ax.boxplot(
+            [d for d, _ in kept],
+            positions=[p for _, p in kept],
+            widths=width * 0.8,
+            patch_artist=True,
+            boxprops={"facecolor": color, "alpha": 0.35},
+            medianprops={"color": color},
+            showfliers=False,
+        )
+        for d, p in kept:
+            ax.scatter(p + rng.uniform(-width / 5, width / 5, len(d)), d, s=8, color=color)
+        ax.plot([], [], color=color, lw=6, alpha=0.5, label=method)
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(spec.metric.upper())
+    ax.set_title(f"{spec.metric.upper()} over seeds and tuned settings (Figure 2(a))")
+    ax.legend(title=spec.method, fontsize=8)
+    return _save(fig, path)
+
+
+def _scatter(
+    table: pd.DataFrame,
+    spec: ReportSpec,
+    x: str,
+    y: str,
+    path: str | Path,
+    title: str,
+    labels: tuple[str, str] | None = None,
+    with_r: bool = True,
+) -> Path | None:
+    chosen = representatives(table, spec)
+    if x not in chosen or y not in chosen or chosen[[x, y]].dropna().empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for method in _methods(chosen, spec):
+        points = chosen[chosen[spec.method] == method][[x, y]].dropna()
+        label = method
+        if with_r and len(points) > 2 and points[x].std() > 0 and points[y].std() > 0:
+            label += f" (r = {np.corrcoef(points[x], points[y])[0, 1]:.2f})"
+        ax.scatter(points[x], points[y], s=18, label=label, alpha=0.8)
+    ax.set_xlabel(labels[0] if labels else x)
+    ax.set_ylabel(labels[1] if labels else y)
+    ax.set_title(title, fontsize=9)
+    ax.legend(title=spec.method, fontsize=8)
+    return _save(fig, path)
+
+
+def plot_condition(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path | None:
+    """Figure 3 (left): log condition number of G's Jacobian vs the metric, one point per
+    setting (its median-seed run), Pearson r per method. None without ``log_cond``."""
+    title = f"log condition number vs {spec.metric.upper()} (Figure 3, left)"
+    return _scatter(table, spec, "log_cond", spec.metric, path, title)
+
+
+def plot_prd(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path | None:
+    """Figure 3 (right): F_8 (precision) vs F_1/8 (recall), one point per setting.
+    None without PRD metrics."""
+    labels = ("F_1/8 (recall)", "F_8 (precision)")
+    title = "PRD: F_8 vs F_1/8 (Figure 3, right)"
+    return _scatter(table, spec, "prd_f1_8", "prd_f8", path, title, labels, with_r=False)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

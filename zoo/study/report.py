@@ -1,0 +1,241 @@
+"""A study's Markdown report: Table 2 (unpaired), Table 3 (relative reduction), paired wins,
+Figure 2(b) counts, median and spread over seeds per setting, and the figures (Section 3.2).
+
+Files written to the report folder: ``report.md``, ``table2.csv``, ``table3.csv``,
+``paired.csv``, ``seeds.csv`` and the PNGs of :mod:`zoo.study.plots`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from zoo.study import aggregate as agg
+from zoo.study.aggregate import ReportSpec
+from zoo.study.plots import plot_condition, plot_distributions, plot_prd
+from zoo.study.results import load_results
+
+__all__ = ["markdown_table", "write_report"]
+
+
+def _cell(value: Any, digits: int) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A DataFrame as a GitHub Markdown table (floats with ``digits`` decimals)."""
+    if frame.empty:
+        return "_(no data)_\n"
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = [
+        "| " + " | ".join(_cell(v, digits) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def _range(low: pd.Series, high: pd.Series) -> pd.Series:
+    return low.map("{:.2f}".format) + "–" + high.map("{:.2f}".format)
+
+
+def _table2(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    metric = spec.metric.upper()
+    shown = table2[[*spec.model, spec.method]].copy()
+    shown[f"{metric} (median)"] = table2["median"]
+    shown["IQR"] = _range(table2["q1"], table2["q3"])
+    shown["min–max"] = _range(table2["min"], table2["max"])
+    shown["seeds"] = table2["n"].astype(int).astype(str)
+    for column in spec.tuned:
+        shown[f"best {column}"] = table2[column]
+    if not spec.model:
+        return shown
+    best = table2.loc[table2.groupby(spec.method, sort=False)["median"].idxmin()]
+    best = agg.sort_rows(best, [spec.method], spec)
+    rows = {c: ["best of above", *[""] * (len(best) - 1)] for c in spec.model[:1]}
+    rows.update({c: [""] * len(best) for c in spec.model[1:]})
+    summary = pd.DataFrame({**rows, spec.method: best[spec.method].to_list()})
+    summary[f"{metric} (median)"] = best["median"].to_list()
+    return pd.concat([shown, summary], ignore_index=True).fillna("")
+
+
+def _table3(table3: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Paper layout where possible: a row per model without ``arch``, a column per arch."""
+    if table3.empty or "arch" not in spec.model:
+        names = {
+            "baseline": spec.baseline,
+            "value": spec.metric.upper(),
+            "reduction": "reduction (%)",
+        }
+        return table3.rename(columns=names)
+    rows = [c for c in spec.model if c != "arch"]
+    index = [spec.method, *rows] if len(spec.methods(table3[spec.method])) > 1 else rows
+    frame = table3 if index else table3.assign(model="all")
+    wide = frame.pivot_table(index=index or "model", columns="arch", values="reduction")
+    wide = agg.sort_rows(wide.reset_index(), index, spec)
+    wide.columns = [str(c) if c in (*index, "model") else f"{c} (%)" for c in wide.columns]
+    return wide
+
+
+def _section(title: str, text: str) -> str:
+    return f"## {title}\n\n{text}\n"
+
+
+def write_report(
+    results: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    spec: ReportSpec | None = None,
+    *,
+    title: str | None = None,
+    top_fraction: float = 0.2,
+    method: str | None = None,
+    baseline: str | None = None,
+    tuned: Sequence[str] | None = None,
+    metric: str | None = None,
+) -> Path:
+    """Write the report of a results table (path to ``results.csv`` or a DataFrame) into
+    ``out_dir`` and return the path of ``report.md``.
+
+    Without ``spec`` the settings come from the ``study.json`` next to ``results.csv``
+    (otherwise guessed from the text columns); ``method``, ``baseline``, ``tuned`` and
+    ``metric`` override it.
+    """
+    study = None
+    if isinstance(results, pd.DataFrame):
+        table = results
+    else:
+        table, study = load_results(results)
+    overrides = {
+        "method": method,
+        "baseline": baseline,
+        "tuned": None if tuned is None else tuple(tuned),
+        "metric": metric,
+    }
+    if spec is None:
+        spec = (
+            ReportSpec.from_study(study, **overrides)
+            if study
+            else ReportSpec.infer(table, **overrides)
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = title or (study or {}).get("name", "study")
+    if spec.metric not in table:
+        table = table.assign(**{spec.metric: float("nan")})
+
+    seeds = agg.seed_stats(table, spec)
+    table2, pairs = agg.unpaired(table, spec), agg.paired(table, spec)
+    table3 = agg.reductions(table2, spec)
+    for frame, file in (
+        (table2, "table2"),
+        (table3, "table3"),
+        (pairs, "paired"),
+        (seeds, "seeds"),
+    ):
+        frame.to_csv(out_dir / f"{file}.csv", index=False)
+
+    parts = [f"# Study report: {name}\n", _overview(table, spec)]
+    parts.append(
+        _section(
+            "Unpaired setting (Table 2)",
+            f"Median {spec.metric.upper()} over seeds, then the best (lowest) over the tuned "
+            f"settings ({', '.join(spec.tuned) or 'none'}), per model "
+            f"({', '.join(spec.model) or 'one model'}) and {spec.method}. IQR and min–max are "
+            f"over the seeds of the best setting.\n\n" + markdown_table(_table2(table2, spec)),
+        )
+    )
+    parts.append(
+        _section(
+            f"Reduction in {spec.metric.upper()} vs {spec.baseline} (Table 3)",
+            f"100 × ({spec.baseline} − method) / {spec.baseline} on the Table 2 values; "
+            "positive means the method is better.\n\n" + markdown_table(_table3(table3, spec)),
+        )
+    )
+    parts.append(_section("Paired setting", _paired_text(pairs, spec)))
+    top = agg.top_models(table, spec, top_fraction)
+    parts.append(
+        _section(
+            f"Best {top_fraction:.0%} of settings (Figure 2(b))",
+            f"Settings (median over seeds) at or below the {top_fraction:.0%} quantile of all "
+            f"settings' medians, per {spec.method}.\n\n" + markdown_table(top),
+        )
+    )
+    shown = seeds[[*spec.settings]].copy()
+    shown["median"] = seeds["median"]
+    shown["IQR"] = _range(seeds["q1"], seeds["q3"])
+    shown["min–max"] = _range(seeds["min"], seeds["max"])
+    shown["seeds"] = seeds["n"].astype(str) + "/" + seeds["runs"].astype(str)
+    parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
+    parts.append(_section("Figures", _figures(table, spec, out_dir)))
+    if failed := _failures(table):
+        parts.append(_section("Failed or unfinished runs", failed))
+    path = out_dir / "report.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
+    status = table["status"].value_counts().to_dict() if "status" in table else {}
+    missing = int(table[spec.metric].isna().sum())
+    text = (
+        f"{len(table)} runs ({', '.join(f'{v} {k}' for k, v in status.items()) or 'no status'}); "
+        f"{missing} without {spec.metric} are left out. Metric: {spec.metric} of each run's "
+        f"best evaluation, lower is better. Method axis `{spec.method}`, baseline "
+        f"`{spec.baseline}`."
+    )
+    if "wall_time_s" in table and table["wall_time_s"].notna().any():
+        seconds = table["wall_time_s"]
+        text += (
+            f" Training wall time {seconds.sum() / 3600:.2f} h in all, "
+            f"median {seconds.median() / 60:.1f} min per run."
+        )
+    return text + "\n"
+
+
+def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
+    if pairs.empty:
+        return "_(no pairs: the baseline or the method has no results)_\n"
+    totals = agg.win_counts(pairs, spec)
+    lines = [
+        f"**{row[spec.method]} wins {row['wins']}/{row['total']}** "
+        f"(same settings and hyperparameters, median over seeds, lower {spec.metric} wins)."
+        for _, row in totals.iterrows()
+    ]
+    by_model = agg.win_counts(pairs, spec, by=spec.model) if spec.model else totals
+    return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
+
+
+def _figures(table: pd.DataFrame, spec: ReportSpec, out_dir: Path) -> str:
+    made = [plot_distributions(table, spec, out_dir / "figure2a_distributions.png")]
+    made.append(plot_condition(table, spec, out_dir / "figure3_log_cond.png"))
+    made.append(plot_prd(table, spec, out_dir / "figure3_prd.png"))
+    lines = [f"![{p.stem}]({p.name})" for p in made if p is not None]
+    if made[1] is not None:
+        r = agg.correlations(table, spec, "log_cond")
+        text = ", ".join(f"{m} {v:.2f}" for m, v in r.items())
+        lines.append(f"Pearson r between log condition number and {spec.metric}: {text}.")
+    if made[1] is None or made[2] is None:
+        lines.append("_(Figure 3 needs the `jacobian` and `prd` metrics in the runs.)_")
+    return "\n\n".join(lines)
+
+
+def _failures(table: pd.DataFrame) -> str:
+    if "status" not in table:
+        return ""
+    bad = table[table["status"] != "done"]
+    if bad.empty:
+        return ""
+    errors = bad.get("error", pd.Series(index=bad.index, dtype=object)).fillna("")
+    lines = []
+    for run_id, status, error in zip(bad["id"], bad["status"], errors, strict=True):
+        last = str(error).strip().splitlines()
+        lines.append(f"- `{run_id}`: {status}" + (f": {last[-1]}" if last else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,274 @@
+"""Run a study's grid sequentially, one folder per run, resumable (Section 3.2).
+
+Each run goes to ``OUTPUT/runs/<id>``. By default a run is one subprocess,
+``python scripts/train.py --gin ... --bind ... --output RUN`` (or ``accelerate launch
+scripts/train.py ...``): a fresh interpreter per run has no gin or torch state left from the
+previous one, and a crash or divergence stops that run only. ``launcher="inprocess"`` calls
+:func:`zoo.parse` and :func:`zoo.trainer.train` directly instead (tests, debugging).
+
+Files a run folder gets besides the trainer's: ``run.json`` (settings, gin files, bindings, a
+fingerprint of them, accumulated wall time) when it starts, ``train.log`` (subprocess output)
+and ``result.json`` (status, return code, wall time) when it ends. A folder with
+``result.json``, or with the trainer's ``final/config.json``, is finished and skipped; any other
+is run again, and the trainer resumes it from its newest checkpoint. A training process killed
+by a signal (Ctrl-C, ``kill``) stops the study and leaves its run unfinished; one that exits
+with an error (e.g. a diverged GAN) is recorded as failed. A folder made with a different
+configuration (fingerprint) stops the study rather than mix results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from zoo.study.grid import Grid, Run
+from zoo.study.results import RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect
+
+__all__ = [
+    "LAUNCHERS",
+    "Executor",
+    "InProcessExecutor",
+    "Outcome",
+    "StudyError",
+    "SubprocessExecutor",
+    "make_executor",
+    "run_state",
+    "run_study",
+]
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
+SPEC_FILE, RESULT_FILE, LOG_FILE = "run.json", "result.json", "train.log"
+LAUNCHERS = ("python", "accelerate", "inprocess")
+ACCELERATE_CLI = "accelerate.commands.accelerate_cli"
+
+
+class StudyError(RuntimeError):
+    """The output folder holds runs that do not belong to this grid."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one training session ended: the return code (0 = finished) and an error text."""
+
+    returncode: int
+    error: str | None = None
+
+
+Executor = Callable[[Run, Path], Outcome]
+"""Trains one run into a folder (resuming from its checkpoints) and says how it ended."""
+
+
+class SubprocessExecutor:
+    """One ``scripts/train.py`` process per run; output is appended to ``RUN/train.log``."""
+
+    def __init__(self, launcher: str = "python", launcher_args: Sequence[str] = ()) -> None:
+        if launcher not in ("python", "accelerate"):
+            raise ValueError(f"launcher must be 'python' or 'accelerate', got {launcher!r}")
+        self.launcher, self.launcher_args = launcher, list(launcher_args)
+
+    def command(self, run: Run, run_dir: Path) -> list[str]:
+        """The command line that trains ``run`` into ``run_dir``."""
+        if self.launcher == "python":
+            head = [sys.executable, *self.launcher_args, str(TRAIN_SCRIPT)]
+        else:
+            accelerate = shutil.which("accelerate")
+            launch = [accelerate] if accelerate else [sys.executable, "-m", ACCELERATE_CLI]
+            head = [*launch, "launch", *self.launcher_args, str(TRAIN_SCRIPT)]
+        args = [a for f in run.resolved for a in ("--gin", f)]
+        args += [a for b in run.bindings for a in ("--bind", b)]
+        return [*head, *args, "--output", str(run_dir)]
+
+    def __call__(self, run: Run, run_dir: Path) -> Outcome:
+        command = self.command(run, run_dir)
+        with open(run_dir / LOG_FILE, "a") as log:
+            log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
+            log.flush()
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+        if done.returncode == 0:
+            return Outcome(0)
+        lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
+        tail = [line for line in lines if not line.startswith("$ ")][-5:]
+        return Outcome(done.returncode, "\n".join(tail))
+
+
+class InProcessExecutor:
+    """:func:`zoo.parse` + :func:`zoo.trainer.train` in this process (no log file)."""
+
+    def __call__(self, run: Run, run_dir: Path) -> Outcome:
+        import zoo
+        from zoo.trainer import TrainingDiverged, train
+
+        try:
+            config = zoo.parse(
+                run.resolved, [*run.bindings, f"train.output_dir = {str(run_dir)!r}"]
+            )
+            train(gin_config=config)
+        except (zoo.ConfigError, FileNotFoundError, TrainingDiverged) as error:
+            return Outcome(1, f"{type(error).__name__}: {error}")
+        return Outcome(0)
+
+
+def make_executor(launcher: str = "python", launcher_args: Sequence[str] = ()) -> Executor:
+    """The executor for a ``--launcher`` name (see :data:`LAUNCHERS`)."""
+    if launcher == "inprocess":
+        return InProcessExecutor()
+    return SubprocessExecutor(launcher, launcher_args)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(path)
+
+
+def run_state(run: Run, run_dir: Path) -> str:
+    """``new``, ``unfinished`` (started, will resume), ``trained`` (the trainer finished but the
+    result was not recorded), ``done`` or ``failed``. Raises :class:`StudyError` when the folder
+    belongs to a different configuration."""
+    spec = run_dir / SPEC_FILE
+    if not spec.is_file():
+        return "new"
+    if (found := _read(spec).get("fingerprint")) != run.fingerprint():
+        raise StudyError(
+            f"{run_dir} was made by another configuration (fingerprint {found}, this grid's run "
+            f"is {run.fingerprint()}): the study's gin changed. Use a new --output folder."
+        )
+    if (run_dir / RESULT_FILE).is_file():
+        return _read(run_dir / RESULT_FILE)["status"]
+    if (run_dir / "final" / "config.json").is_file():
+        return "trained"
+    return "unfinished"
+
+
+def _spec(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "fingerprint": run.fingerprint(),
+        "row": run.row(),
+        "gin_files": list(run.gin_files),
+        "bindings": list(run.bindings),
+        "elapsed_s": 0.0,
+    }
+
+
+def _finish(run_dir: Path, outcome: Outcome) -> dict[str, Any]:
+    trained = (run_dir / "final" / "config.json").is_file()
+    status = "done" if outcome.returncode == 0 and trained else "failed"
+    result = {
+        "status": status,
+        "returncode": outcome.returncode,
+        "error": outcome.error,
+        "wall_time_s": _read(run_dir / SPEC_FILE)["elapsed_s"],
+    }
+    _write(run_dir / RESULT_FILE, result)
+    return result
+
+
+def _train(run: Run, run_dir: Path, executor: Executor) -> Outcome:
+    """One session; its wall time is added to ``run.json`` even when interrupted."""
+    started = time.perf_counter()
+    try:
+        return executor(run, run_dir)
+    finally:
+        spec = _read(run_dir / SPEC_FILE)
+        spec["elapsed_s"] = round(spec["elapsed_s"] + time.perf_counter() - started, 2)
+        _write(run_dir / SPEC_FILE, spec)
+
+
+def validate(runs: Sequence[Run]) -> None:
+    """Parse every run's gin configuration (no training): a typo fails now, not hours in."""
+    import gin
+
+    import zoo.trainer  # noqa: F401  (registers train.*)
+    from zoo.config import parse
+
+    try:
+        for run in runs:
+            parse(run.resolved, run.bindings)
+    finally:
+        gin.clear_config()
+
+
+def run_study(
+    grid: Grid,
+    output: str | Path,
+    executor: Executor | None = None,
+    *,
+    dry_run: bool = False,
+    retry_failed: bool = False,
+    check_configs: bool = True,
+    echo: Callable[[str], Any] | None = None,
+) -> pd.DataFrame:
+    """Train every run of ``grid`` not yet finished in ``output``, then write
+    ``output/results.csv`` (see :func:`zoo.study.results.collect`) and return it.
+
+    ``dry_run`` lists the runs and their state (and commands) without training or writing.
+    Failed runs (e.g. a diverged GAN) count as finished unless ``retry_failed``.
+    """
+    output, echo = Path(output), echo or _print
+    executor = executor if executor is not None else SubprocessExecutor()
+    runs = grid.expand()
+    states = {run.id: run_state(run, output / RUNS_DIR / run.id) for run in runs}
+    counts = pd.Series(states.values()).value_counts().to_dict()
+    echo(f"study {grid.name!r}: {len(runs)} runs in {output} {counts}")
+    if check_configs:
+        validate(runs)
+    if dry_run:
+        for run in runs:
+            line = f"{states[run.id]:>10}  {run.id}"
+            if isinstance(executor, SubprocessExecutor):
+                command = executor.command(run, output / RUNS_DIR / run.id)
+                line += f"\n            {subprocess.list2cmdline(command)}"
+            echo(line)
+        return collect(output) if (output / RUNS_DIR).is_dir() else pd.DataFrame()
+
+    output.mkdir(parents=True, exist_ok=True)
+    _write(output / STUDY_FILE, {**grid.summary(), "order": [run.id for run in runs]})
+    for index, run in enumerate(runs, 1):
+        run_dir = output / RUNS_DIR / run.id
+        state = run_state(run, run_dir)
+        prefix = f"[{index}/{len(runs)}] {run.id}"
+        if state == "done" or (state == "failed" and not retry_failed):
+            echo(f"{prefix}: {state}, skipped")
+            continue
+        if state == "trained":
+            _finish(run_dir, Outcome(0))
+            echo(f"{prefix}: trained, result recorded")
+            continue
+        if state == "new":
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write(run_dir / SPEC_FILE, _spec(run))
+        echo(f"{prefix}: {'resuming' if state == 'unfinished' else 'starting'}")
+        outcome = _train(run, run_dir, executor)
+        if outcome.returncode < 0:  # killed by a signal: an interruption, not a failure
+            raise StudyError(
+                f"{run.id} was killed by signal {-outcome.returncode}; it stays unfinished: "
+                "rerun the same command to resume the study."
+            )
+        result = _finish(run_dir, outcome)
+        message = f"{prefix}: {result['status']} in {result['wall_time_s']:.0f} s"
+        if result["error"]:
+            message += f"\n{result['error']}"
+        echo(message)
+        collect(output).to_csv(output / RESULTS_FILE, index=False)  # current after every run
+    table = collect(output)
+    table.to_csv(output / RESULTS_FILE, index=False)
+    echo(f"results: {output / RESULTS_FILE} ({len(table)} runs)")
+    return table
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
