@@ -77,14 +77,37 @@ class Generator(nn.Module):
     channels: int
     config: dict
 
-    def record_config(self, **kwargs) -> None:
-        """Keep the constructor arguments (norm classes as registry names) in ``config``."""
-        for key in ("norm", "fallback_norm"):
-            if key in kwargs and not isinstance(kwargs[key], str):
-                kwargs[key] = name_of("norm", kwargs[key])
-        if kwargs.get("modulated_layers") is not None:
-            kwargs["modulated_layers"] = list(kwargs["modulated_layers"])
-        self.config = kwargs
+    def __init__(
+        self,
+        z_dim: int = 128,
+        norm: NormCls | str = "sbn",
+        num_classes: int = 0,
+        width: float = 1.0,
+        channels: int = 3,
+        modulated_layers: Sequence[int] | None = None,
+        fallback_norm: NormCls | str = "bn",
+    ) -> None:
+        """Common arguments of every generator; ``build`` makes the layers of its table."""
+        super().__init__()
+        self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
+        self.config = {
+            "z_dim": z_dim,
+            "norm": norm if isinstance(norm, str) else name_of("norm", norm),
+            "num_classes": num_classes,
+            "width": width,
+            "channels": channels,
+            "modulated_layers": None if modulated_layers is None else list(modulated_layers),
+            "fallback_norm": (
+                fallback_norm if isinstance(fallback_norm, str) else name_of("norm", fallback_norm)
+            ),
+        }
+        make_norm = NormFactory(norm, z_dim, num_classes, modulated_layers, fallback_norm)
+        self.build(width, make_norm)
+        make_norm.check()
+
+    def build(self, width: float, make_norm: NormFactory) -> None:
+        """Create the layers; ``make_norm(channels)`` gives the next norm in table order."""
+        raise NotImplementedError
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n latent vectors z ~ N(0, I) on the model's device."""

@@ -4,7 +4,7 @@ discriminators of Tables 11 and 13, and the projection discriminator of Appendix
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -44,36 +44,14 @@ class ResNetGenerator(Generator):
     resolution: int
     block_channels: tuple[int, ...]  # the FC's channels, then each block's output channels
 
-    def __init__(
-        self,
-        z_dim: int = 128,
-        norm: str | type = "sbn",
-        num_classes: int = 0,
-        width: float = 1.0,
-        channels: int = 3,
-        modulated_layers: Sequence[int] | None = None,
-        fallback_norm: str | type = "bn",
-    ) -> None:
-        super().__init__()
-        self.record_config(
-            z_dim=z_dim,
-            norm=norm,
-            num_classes=num_classes,
-            width=width,
-            channels=channels,
-            modulated_layers=modulated_layers,
-            fallback_norm=fallback_norm,
-        )
-        self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
+    def build(self, width: float, make_norm: NormFactory) -> None:
         widths = [scaled(c, width) for c in self.block_channels]
-        make_norm = NormFactory(norm, z_dim, num_classes, modulated_layers, fallback_norm)
-        self.fc = nn.Linear(z_dim, 4 * 4 * widths[0])
+        self.fc = nn.Linear(self.z_dim, 4 * 4 * widths[0])
         self.blocks = nn.ModuleList(
             GeneratorBlock(c_in, c_out, make_norm) for c_in, c_out in itertools.pairwise(widths)
         )
         self.norm = make_norm(widths[-1])
-        self.conv = nn.Conv2d(widths[-1], channels, 3, padding=1)
-        make_norm.check()
+        self.conv = nn.Conv2d(widths[-1], self.channels, 3, padding=1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z).view(z.shape[0], -1, 4, 4)

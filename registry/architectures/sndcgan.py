@@ -3,8 +3,6 @@ discriminators of Tables 7 and 9. The generator's norm is injected (``@norm.sbn`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
@@ -19,39 +17,16 @@ class SNDCGANGenerator(Generator):
 
     resolution: int
 
-    def __init__(
-        self,
-        z_dim: int = 128,
-        norm: str | type = "sbn",
-        num_classes: int = 0,
-        width: float = 1.0,
-        channels: int = 3,
-        modulated_layers: Sequence[int] | None = None,
-        fallback_norm: str | type = "bn",
-    ) -> None:
-        super().__init__()
-        self.record_config(
-            z_dim=z_dim,
-            norm=norm,
-            num_classes=num_classes,
-            width=width,
-            channels=channels,
-            modulated_layers=modulated_layers,
-            fallback_norm=fallback_norm,
-        )
-        self.z_dim, self.num_classes = z_dim, num_classes
-        self.channels = channels
+    def build(self, width: float, make_norm: NormFactory) -> None:
         self.bottom = self.resolution // 16  # 2 for Table 6, 8 for Table 8
         widths = [scaled(c, width) for c in (512, 256, 128, 64)]
-        make_norm = NormFactory(norm, z_dim, num_classes, modulated_layers, fallback_norm)
-        self.fc = nn.Linear(z_dim, self.bottom * self.bottom * widths[0])
+        self.fc = nn.Linear(self.z_dim, self.bottom * self.bottom * widths[0])
         self.norms = nn.ModuleList(make_norm(c) for c in widths)
-        outs = [*widths[1:], channels]
+        outs = [*widths[1:], self.channels]
         self.deconvs = nn.ModuleList(
             nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
             for c_in, c_out in zip(widths, outs, strict=True)
         )
-        make_norm.check()
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z).view(z.shape[0], -1, self.bottom, self.bottom)
