@@ -23,7 +23,7 @@ import registry
 import zoo
 from zoo.evaluation import evaluate, prd_curve
 from zoo.folder import gin_binding
-from zoo.metrics import plot_prd_curves
+from zoo.metrics import plot_prd_curves, prd_to_max_f_beta_pair
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         accelerator=accelerator,
         seed=args.seed,
     )
-    results = evaluate(generator, dataset, metrics=metrics, **common)
+    # PRD comes from its curve (computed once, also plotted), the rest from evaluate().
+    results = evaluate(generator, dataset, metrics=[m for m in metrics if m != "prd"], **common)
+    curve = prd_curve(generator, dataset, progress=False, **common) if "prd" in metrics else None
+    if curve is not None:
+        results["prd_f8"], results["prd_f1_8"] = prd_to_max_f_beta_pair(*curve)
     out = args.out or (
         Path(args.model) / "eval"
         if Path(args.model).is_dir()
@@ -106,13 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in results.items():
             print(f"{key:<10} {value:>12.4f}")
         print(f"wrote {out / 'metrics.json'}")
-    if "prd" in metrics:
-        curve = prd_curve(generator, dataset, progress=False, **common)
-        if accelerator.is_main_process:
-            plot_prd_curves(
-                [curve], out / "prd.png", labels=[args.model], title=f"PRD vs {dataset_name}"
-            )
-            print(f"wrote {out / 'prd.png'}")
+    if curve is not None and accelerator.is_main_process:
+        plot_prd_curves(
+            [curve], out / "prd.png", labels=[args.model], title=f"PRD vs {dataset_name}"
+        )
+        print(f"wrote {out / 'prd.png'}")
     return 0
 
 

@@ -334,6 +334,41 @@ def _balanced(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return a[:m], b[:m]
 
 
+def _real_and_fake(
+    model: nn.Module,
+    dataset: Any,
+    extractor: nn.Module,
+    num_samples: int,
+    batch_size: int,
+    accelerator: Any,
+    cache_dir: str | os.PathLike | None,
+    seed: int,
+    progress: bool,
+) -> tuple[RealStatistics | None, dict[str, torch.Tensor]]:
+    """Real-data statistics (cached; None without a dataset) and the generated features."""
+    real = None
+    if dataset is not None:
+        real = real_statistics(
+            dataset,
+            extractor,
+            num_samples=num_samples,
+            batch_size=batch_size,
+            accelerator=accelerator,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
+    fake = generated_features(
+        model,
+        extractor,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        accelerator=accelerator,
+        seed=seed,
+        progress=progress,
+    )
+    return real, fake
+
+
 def evaluate(
     generator: nn.Module,
     dataset: Any,
@@ -365,25 +400,16 @@ def evaluate(
     needs_real = any(m in metrics for m in ("fid", "kid", "prd"))
     if needs_fakes:
         extractor = resolve_extractor(extractor, device)
-        real = None
-        if needs_real:
-            real = real_statistics(
-                dataset,
-                extractor,
-                num_samples=num_samples,
-                batch_size=batch_size,
-                accelerator=accelerator,
-                cache_dir=cache_dir,
-                progress=progress,
-            )
-        fake = generated_features(
+        real, fake = _real_and_fake(
             model,
+            dataset if needs_real else None,
             extractor,
-            num_samples=num_samples,
-            batch_size=batch_size,
-            accelerator=accelerator,
-            seed=seed,
-            progress=progress,
+            num_samples,
+            batch_size,
+            accelerator,
+            cache_dir,
+            seed,
+            progress,
         )
         if _is_main(accelerator):
             if "fid" in metrics:
@@ -428,23 +454,8 @@ def prd_curve(
     :func:`~zoo.metrics.prd.plot_prd_curves` (Sajjadi et al., 2018; Figure 3 of the paper)."""
     model = _unwrap(generator, accelerator)
     extractor = resolve_extractor(extractor, _device_of(model, accelerator))
-    real = real_statistics(
-        dataset,
-        extractor,
-        num_samples=num_samples,
-        batch_size=batch_size,
-        accelerator=accelerator,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    fake = generated_features(
-        model,
-        extractor,
-        num_samples=num_samples,
-        batch_size=batch_size,
-        accelerator=accelerator,
-        seed=seed,
-        progress=progress,
+    real, fake = _real_and_fake(
+        model, dataset, extractor, num_samples, batch_size, accelerator, cache_dir, seed, progress
     )
     curve = None
     if _is_main(accelerator):
