@@ -26,3 +26,28 @@ def _import_train_script() -> None:
 
 
 _import_train_script()
+
+
+@pytest.fixture
+def run_two_processes():
+    """Run ``script args...`` as 2 CPU processes under torchrun (gloo); fail with its stderr."""
+    import os
+    import subprocess
+    import sys
+
+    def run(script, *args: str) -> None:
+        env = {**os.environ, "ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"}
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            *map(str, args),
+        ]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    return run

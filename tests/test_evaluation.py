@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -230,24 +227,12 @@ with open(f"{{sys.argv[1]}}/result{{accelerator.process_index}}.txt", "w") as f:
 
 
 @pytest.mark.slow
-def test_two_processes_agree_with_one(tmp_path):
+def test_two_processes_agree_with_one(tmp_path, run_two_processes):
     script = tmp_path / "mp_eval.py"
     script.write_text(
         textwrap.dedent(MULTIPROCESS_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests")))
     )
-    env = {**os.environ, "ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(script),
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(script, tmp_path)
     results = [ast.literal_eval((tmp_path / f"result{r}.txt").read_text()) for r in (0, 1)]
     assert results[0] == results[1]
 

@@ -1,10 +1,7 @@
 """The trainer: every shipped gin graph steps, resume equals an uninterrupted run, two processes
 agree, and bad input (NaN loss, missing data, gin typo) stops with a clear message."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -206,20 +203,8 @@ def test_gin_typo_fails_with_its_name(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_two_processes_hold_the_same_weights(tmp_path):
-    env = {**os.environ, "ACCELERATE_USE_CPU": "yes", "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(ROOT / "tests" / "multiprocess_train.py"),
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_two_processes_hold_the_same_weights(tmp_path, run_two_processes):
+    run_two_processes(ROOT / "tests" / "multiprocess_train.py", tmp_path)
     assert [(tmp_path / f"world_rank{r}.txt").read_text() for r in (0, 1)] == ["2", "2"]
     for role in ("generator", "discriminator"):
         rank0 = load_file(tmp_path / f"{role}_rank0.safetensors")
