@@ -4,17 +4,19 @@
     python scripts/study.py run --gin gin/study/fashion_mnist.gin              # train them all
     python scripts/study.py report results/fashion_mnist/results.csv           # Tables 2, 3 ...
 
-``run`` trains the grid's runs one after the other, each in ``OUTPUT/runs/<id>`` and, by
-default, in its own ``python scripts/train.py`` process (``--launcher accelerate`` uses
-``accelerate launch``; ``inprocess`` trains in this process). Rerunning the same command skips
-finished runs and resumes an interrupted one from its checkpoints; at the end every run's
-metrics go to ``OUTPUT/results.csv``. ``collect`` rebuilds that table at any time (e.g. while a
-study is running); ``report`` writes ``report.md``, CSV tables and figures.
+``run`` trains the grid's runs one after the other (``--jobs N``: N at a time), each in
+``OUTPUT/runs/<id>`` and, by default, in its own ``python scripts/train.py`` process
+(``--launcher accelerate`` uses ``accelerate launch``; ``inprocess`` trains in this process).
+Rerunning the same command skips finished runs and resumes an interrupted one from its
+checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv``. ``collect`` rebuilds
+that table at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
+tables and figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +29,18 @@ from zoo.study.runner import LAUNCHERS
 def _run(args: argparse.Namespace) -> int:
     grid = load_grid(args.gin)
     output = Path(args.output or Path("results") / grid.name)
-    executor = make_executor(args.launcher, args.launcher_arg)
-    run_study(grid, output, executor, dry_run=args.dry_run, retry_failed=args.retry_failed)
+    threads = args.threads
+    if threads is None and args.jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    executor = make_executor(args.launcher, args.launcher_arg, threads)
+    run_study(
+        grid,
+        output,
+        executor,
+        dry_run=args.dry_run,
+        retry_failed=args.retry_failed,
+        jobs=args.jobs,
+    )
     if not args.dry_run:
         print(f"report: python scripts/study.py report {output / RESULTS_FILE}")
     return 0
@@ -76,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ARG",
         help="extra argument for the launcher, e.g. --launcher-arg=--num_processes=2",
     )
+    run.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once (default 1, one after the other)"
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="OMP_NUM_THREADS of each training (default: CPU cores / --jobs when --jobs > 1)",
+    )
     run.add_argument("--dry-run", action="store_true", help="list runs and commands only")
     run.add_argument("--retry-failed", action="store_true", help="train failed runs again")
     run.set_defaults(handler=_run)
@@ -96,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, GridError, StudyError, FileNotFoundError) as error:
+    except (ConfigError, GridError, StudyError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -4,7 +4,10 @@ numbers (Tables 2 and 3, paired wins, Figure 2(b))."""
 
 import json
 import math
+import os
 import re
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +16,13 @@ import pytest
 from zoo.config import GIN_DIR
 from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
 from zoo.study import aggregate as agg
-from zoo.study.runner import InProcessExecutor, Outcome, run_state, validate
+from zoo.study.runner import (
+    InProcessExecutor,
+    Outcome,
+    SubprocessExecutor,
+    run_state,
+    validate,
+)
 
 OPTS = {
     "b05": "optimizers/adam_b05_b0999_d1.gin",
@@ -408,3 +417,53 @@ def test_cli_dry_run_and_report(tmp_path, capsys):
     assert "| hinge | resnet | sn | sbn | 21.00 |" in text  # SN before GP: the declared order
     assert text.index("| hinge | resnet | sn | bn |") < text.index("| hinge | resnet | gp | bn |")
     assert main(["run", "--gin", str(tmp_path / "missing.gin")]) == 1
+
+
+def test_jobs_train_runs_at_the_same_time(tmp_path):
+    grid = _tiny_grid()
+    together = threading.Barrier(2, timeout=10)  # breaks unless two runs are in it at once
+    fake = FakeTrainer()
+
+    def paired(run, run_dir):
+        together.wait()
+        return fake(run, run_dir)
+
+    table = run_study(grid, tmp_path, paired, jobs=2, echo=lambda _: None)
+    assert sorted(fake.calls) == sorted(r.id for r in grid.expand())
+    assert list(table["status"]) == ["done"] * 4
+    assert list(table["id"]) == [r.id for r in grid.expand()]  # grid order, not finish order
+
+
+def test_a_killed_run_stops_parallel_workers_from_starting_more(tmp_path):
+    grid = _tiny_grid()
+    first, second, *rest = grid.expand()
+    calls, both_started = [], threading.Barrier(2, timeout=10)
+
+    def first_killed(run, run_dir):
+        calls.append(run.id)
+        if run.id in (first.id, second.id):
+            both_started.wait()
+        if run.id == first.id:
+            return Outcome(-15)
+        time.sleep(0.5)
+        _fake_trained(run_dir, fid=1.0)
+        return Outcome(0)
+
+    with pytest.raises(StudyError, match="signal 15"):
+        run_study(grid, tmp_path, first_killed, jobs=2, echo=lambda _: None)
+    assert sorted(calls) == sorted([first.id, second.id])  # no new run after the kill
+    assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
+    assert run_state(second, tmp_path / "runs" / second.id) == "done"
+    assert all(run_state(r, tmp_path / "runs" / r.id) == "new" for r in rest)
+
+
+def test_jobs_need_separate_processes_and_set_their_threads(tmp_path):
+    with pytest.raises(ValueError, match="one run at a time"):
+        run_study(_tiny_grid(), tmp_path, InProcessExecutor(), jobs=2, echo=lambda _: None)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_study(_tiny_grid(), tmp_path, FakeTrainer(), jobs=0, echo=lambda _: None)
+    env = SubprocessExecutor(threads=3).environment()
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+    assert SubprocessExecutor().environment().get("OMP_NUM_THREADS") == os.environ.get(
+        "OMP_NUM_THREADS"
+    )

@@ -215,3 +215,28 @@ def test_two_processes_hold_the_same_weights(tmp_path, run_two_processes):
         for key in params:
             torch.testing.assert_close(rank0[key], rank1[key], msg=key)
     assert checkpoints.latest(tmp_path / "run" / "checkpoints").name == "step_00000003"
+
+
+def test_channels_last_trains_like_contiguous_and_zero_intervals_mean_the_end(tmp_path):
+    """``channels_last`` changes the memory layout only; ``*_every = 0`` acts at the last step."""
+    common = {
+        "train.generator": "@generator.resnet32",
+        "train.discriminator": "@discriminator.resnet32",
+        "generator.resnet32.width": "0.0625",
+        "discriminator.resnet32.width": "0.0625",
+        "train.penalty": "@penalty.gradient()",
+        "train.log_every": "0",
+        "train.sample_every": "0",
+        "train.checkpoint_every": "0",
+    }
+    results = {}
+    for layout in ("False", "True"):
+        out = tmp_path / layout
+        zoo.parse(bindings=_tiny(out, 3, **common, **{"train.channels_last": layout}))
+        results[layout] = train()
+        assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000003"]
+        assert [p.name for p in (out / "samples").iterdir()] == ["step_00000003.png"]
+    conv = results["True"]["generator"].blocks[0].conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for key, value in results["False"]["losses"].items():
+        assert results["True"]["losses"][key] == pytest.approx(value, rel=1e-3, abs=1e-5), key

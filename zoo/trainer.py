@@ -135,9 +135,12 @@ class GANTrainer:
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "penalty": penalty.detach()}
 
 
-def _to_device(batches: Iterator, device: torch.device) -> Iterator:
+def _to_device(
+    batches: Iterator, device: torch.device, memory_format: torch.memory_format
+) -> Iterator:
     for images, labels in batches:
-        yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        yield images, labels.to(device, non_blocking=True)
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
@@ -148,6 +151,11 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
 
 def _build_dataset(dataset: Callable[..., Dataset], split: str) -> Dataset:
     return dataset(split=split)
+
+
+def _due(done: int, every: int, steps: int) -> bool:
+    """Whether a periodic action (every ``every`` steps; 0 = only at the end) runs now."""
+    return (every > 0 and done % every == 0) or done == steps
 
 
 @gin.configurable(denylist=["gin_config"])
@@ -166,6 +174,7 @@ def train(
     disc_iters: int = 1,
     ema_decay: float = 0.0,
     mixed_precision: str = "no",
+    channels_last: bool = False,
     seed: int = 0,
     log_every: int = 50,
     sample_every: int = 1000,
@@ -187,7 +196,10 @@ def train(
     ``batch_size`` is per process. The defaults are the paper's (Section 3.1): Adam with
     learning rate 2e-4, batch 64, 100k generator steps; (β1, β2, disc_iters) come from the
     optimizer gin files. ``eval_every=0`` evaluates only at the end (and not at all when
-    ``eval_metrics`` is empty).
+    ``eval_metrics`` is empty); likewise 0 for ``log_every``, ``sample_every`` and
+    ``checkpoint_every`` means only at the end. ``channels_last`` keeps images and
+    convolution weights in NHWC order, faster for these networks on CPUs (oneDNN) and on GPUs
+    with mixed precision.
     """
     output_dir = Path(output_dir)
     data = _build_dataset(dataset, "train")  # fails before any model is built
@@ -200,6 +212,8 @@ def train(
     rank, world = accelerator.process_index, accelerator.num_processes
     torch.manual_seed(seed)  # identical initial weights on every process
     G, D = generator(channels=data.channels), discriminator(channels=data.channels)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    G, D = G.to(memory_format=memory_format), D.to(memory_format=memory_format)
     _check_compatible(G, D, data)
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +245,7 @@ def train(
         num_workers=num_workers,
         pin_memory=accelerator.device.type == "cuda",
     )
-    batches = _to_device(iter(loader), accelerator.device)
+    batches = _to_device(iter(loader), accelerator.device, memory_format)
     fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(seed))
     fixed_y = torch.arange(64) % G.num_classes if G.num_classes else None
 
@@ -268,15 +282,15 @@ def train(
                 f"learning rate, add a penalty or spectral norm, or try mixed_precision='no'."
             )
         done = step + 1
-        if done % log_every == 0 or done == steps:
+        if _due(done, log_every, steps):
             rate = (done - start) * batch_size * world / (time.perf_counter() - started)
             accelerator.log({**losses, "images_per_second": rate}, step=done)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()} | {"img/s": f"{rate:.0f}"})
-        if accelerator.is_main_process and (done % sample_every == 0 or done == steps):
+        if accelerator.is_main_process and _due(done, sample_every, steps):
             _save_samples(
                 sampling_model, fixed_z, fixed_y, output_dir / "samples" / f"step_{done:08d}.png"
             )
-        if eval_metrics and ((eval_every and done % eval_every == 0) or done == steps):
+        if eval_metrics and _due(done, eval_every, steps):
             metrics = _evaluate(
                 sampling_model,
                 dataset,
@@ -300,7 +314,7 @@ def train(
                         accelerator.unwrap_model(trainer.D),
                         metrics,
                     )
-        if done % checkpoint_every == 0 or done == steps:
+        if _due(done, checkpoint_every, steps):
             checkpoints.save(
                 accelerator, output_dir / "checkpoints", done, state, extra, keep_checkpoints
             )

@@ -1,4 +1,5 @@
-"""Run a study's grid sequentially, one folder per run, resumable (Section 3.2).
+"""Run a study's grid, one folder per run, resumable (Section 3.2): one run after the other,
+or ``jobs`` at a time on a machine with room for several (cores, a GPU).
 
 Each run goes to ``OUTPUT/runs/<id>``. By default a run is one subprocess,
 ``python scripts/train.py --gin ... --bind ... --output RUN`` (or ``accelerate launch
@@ -19,11 +20,14 @@ configuration (fingerprint) stops the study rather than mix results.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +72,28 @@ Executor = Callable[[Run, Path], Outcome]
 
 
 class SubprocessExecutor:
-    """One ``scripts/train.py`` process per run; output is appended to ``RUN/train.log``."""
+    """One ``scripts/train.py`` process per run; output is appended to ``RUN/train.log``.
 
-    def __init__(self, launcher: str = "python", launcher_args: Sequence[str] = ()) -> None:
+    ``threads`` sets ``OMP_NUM_THREADS`` (and MKL's) of the training processes, e.g. the CPU
+    cores divided by the number of runs trained at once; ``None`` leaves the environment as is.
+    """
+
+    def __init__(
+        self,
+        launcher: str = "python",
+        launcher_args: Sequence[str] = (),
+        threads: int | None = None,
+    ) -> None:
         if launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {launcher!r}")
-        self.launcher, self.launcher_args = launcher, list(launcher_args)
+        self.launcher, self.launcher_args, self.threads = launcher, list(launcher_args), threads
+
+    def environment(self) -> dict[str, str]:
+        """The training processes' environment."""
+        env = dict(os.environ)
+        if self.threads is not None:
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.threads)
+        return env
 
     def command(self, run: Run, run_dir: Path) -> list[str]:
         """The command line that trains ``run`` into ``run_dir``."""
@@ -92,7 +112,13 @@ class SubprocessExecutor:
         with open(run_dir / LOG_FILE, "a") as log:
             log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
             log.flush()
-            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
+            done = subprocess.run(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                check=False,
+            )
         if done.returncode == 0:
             return Outcome(0)
         lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
@@ -117,11 +143,13 @@ class InProcessExecutor:
         return Outcome(0)
 
 
-def make_executor(launcher: str = "python", launcher_args: Sequence[str] = ()) -> Executor:
+def make_executor(
+    launcher: str = "python", launcher_args: Sequence[str] = (), threads: int | None = None
+) -> Executor:
     """The executor for a ``--launcher`` name (see :data:`LAUNCHERS`)."""
     if launcher == "inprocess":
         return InProcessExecutor()
-    return SubprocessExecutor(launcher, launcher_args)
+    return SubprocessExecutor(launcher, launcher_args, threads)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -211,13 +239,20 @@ def run_study(
     retry_failed: bool = False,
     check_configs: bool = True,
     echo: Callable[[str], Any] | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """Train every run of ``grid`` not yet finished in ``output``, then write
     ``output/results.csv`` (see :func:`zoo.study.results.collect`) and return it.
 
     ``dry_run`` lists the runs and their state (and commands) without training or writing.
-    Failed runs (e.g. a diverged GAN) count as finished unless ``retry_failed``.
+    Failed runs (e.g. a diverged GAN) count as finished unless ``retry_failed``. ``jobs`` runs
+    that many trainings at once (in grid order); an interrupted one stops the others from
+    starting, and those already running finish.
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs > 1 and isinstance(executor, InProcessExecutor):
+        raise ValueError("the inprocess launcher trains one run at a time (gin is global): jobs=1")
     output, echo = Path(output), echo or _print
     executor = executor if executor is not None else SubprocessExecutor()
     runs = grid.expand()
@@ -237,17 +272,19 @@ def run_study(
 
     output.mkdir(parents=True, exist_ok=True)
     _write(output / STUDY_FILE, {**grid.summary(), "order": [run.id for run in runs]})
-    for index, run in enumerate(runs, 1):
+    lock = threading.Lock()  # results.csv and the echo are shared by the workers
+
+    def one(index: int, run: Run) -> None:
         run_dir = output / RUNS_DIR / run.id
         state = run_state(run, run_dir)
         prefix = f"[{index}/{len(runs)}] {run.id}"
         if state == "done" or (state == "failed" and not retry_failed):
             echo(f"{prefix}: {state}, skipped")
-            continue
+            return
         if state == "trained":
             _finish(run_dir, Outcome(0))
             echo(f"{prefix}: trained, result recorded")
-            continue
+            return
         if state == "new":
             run_dir.mkdir(parents=True, exist_ok=True)
             _write(run_dir / SPEC_FILE, _spec(run))
@@ -262,12 +299,39 @@ def run_study(
         message = f"{prefix}: {result['status']} in {result['wall_time_s']:.0f} s"
         if result["error"]:
             message += f"\n{result['error']}"
-        echo(message)
-        collect(output).to_csv(output / RESULTS_FILE, index=False)  # current after every run
+        with lock:
+            echo(message)
+            collect(output).to_csv(output / RESULTS_FILE, index=False)  # current after every run
+
+    _run_all(one, runs, jobs)
     table = collect(output)
     table.to_csv(output / RESULTS_FILE, index=False)
     echo(f"results: {output / RESULTS_FILE} ({len(table)} runs)")
     return table
+
+
+def _run_all(one: Callable[[int, Run], None], runs: Sequence[Run], jobs: int) -> None:
+    """``one(index, run)`` for every run, ``jobs`` at a time; the first error is raised after
+    the runs already started have ended (none is started after it)."""
+    if jobs == 1:
+        for index, run in enumerate(runs, 1):
+            one(index, run)
+        return
+    stop = threading.Event()
+
+    def guarded(index: int, run: Run) -> None:
+        if stop.is_set():
+            return
+        try:
+            one(index, run)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="study") as pool:
+        futures = [pool.submit(guarded, index, run) for index, run in enumerate(runs, 1)]
+    for future in futures:
+        future.result()  # re-raises the first error in grid order
 
 
 def _print(line: str) -> None:
