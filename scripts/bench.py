@@ -2,6 +2,7 @@
 
   python scripts/bench.py features [--extractor inception] [--batch-size 64] [--device cpu]
   python scripts/bench.py train [--arch sndcgan32 resnet32] [--batch-size 64] [--device cpu]
+  python scripts/bench.py layout [--arch sndcgan32 resnet32] [--width 0.125] [--threads 1]
 
 Each subcommand is a function ``bench_<name>(args) -> int`` plus an ``add_<name>_parser``
 that registers its arguments; add a subcommand by writing both and listing it in
@@ -114,12 +115,55 @@ def bench_train(args: argparse.Namespace) -> int:
             args.warmup,
             device,
         )
-        overhead = rates["bn"] / rates["sbn"] - 1
+        bn, sbn = rates["bn", "contiguous"], rates["sbn", "contiguous"]
         print(
-            f"{arch:10s} bn {rates['bn']:8.1f} img/s   sbn {rates['sbn']:8.1f} img/s   "
-            f"sBN time overhead {overhead:+.1%}"
+            f"{arch:10s} bn {bn:8.1f} img/s   sbn {sbn:8.1f} img/s   "
+            f"sBN time overhead {bn / sbn - 1:+.1%}"
         )
     return 0
+
+
+def bench_layout(args: argparse.Namespace) -> int:
+    """Contiguous (NCHW) against channels-last (NHWC) training throughput, interleaved."""
+    from zoo.benchmark import training_throughput
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(
+        f"layout: device={device}, batch={args.batch_size}, width={args.width}, norm={args.norm}, "
+        f"{args.rounds} interleaved rounds of {args.steps} G steps (disc_iters=1, hinge, SN)"
+    )
+    layouts = ("contiguous", "channels_last")
+    for arch in args.arch:
+        rates = training_throughput(
+            arch,
+            (args.norm,),
+            args.batch_size,
+            args.width,
+            args.steps,
+            args.rounds,
+            args.warmup,
+            device,
+            layouts,
+        )
+        nchw, nhwc = (rates[args.norm, layout] for layout in layouts)
+        print(
+            f"{arch:10s} contiguous {nchw:8.1f} img/s   channels_last {nhwc:8.1f} img/s   "
+            f"speed-up {nhwc / nchw:.2f}x"
+        )
+    return 0
+
+
+def _add_throughput_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", nargs="+", default=["sndcgan32", "resnet32"])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = paper)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    parser.add_argument("--steps", type=int, default=5, help="timed G steps per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per variant")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed G steps first")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -129,20 +173,26 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Images per second of generator steps (each with one D step) for BN and "
         "sBN generators of the same architecture, measured in alternating rounds.",
     )
-    parser.add_argument("--arch", nargs="+", default=["sndcgan32", "resnet32"])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = paper)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
-    parser.add_argument("--steps", type=int, default=5, help="timed G steps per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per norm")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed G steps first")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    _add_throughput_arguments(parser)
     parser.set_defaults(func=bench_train)
+
+
+def add_layout_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "layout",
+        help="training throughput, contiguous against channels-last memory",
+        description="Images per second of generator steps with images and convolution weights "
+        "in NCHW (contiguous) against NHWC (channels_last, train.channels_last = True) order.",
+    )
+    _add_throughput_arguments(parser)
+    parser.add_argument("--norm", default="sbn", help="generator norm (default sbn)")
+    parser.set_defaults(func=bench_layout)
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_features_parser,
     add_train_parser,
+    add_layout_parser,
 ]
 
 

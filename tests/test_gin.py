@@ -8,6 +8,7 @@ import zoo
 from registry.losses import Hinge
 from registry.norms import SelfModulatedBatchNorm
 from registry.penalties import GradientPenalty
+from zoo.config import GIN_DIR
 
 GRAPH = """
 generator.resnet32.norm = @norm.sbn
@@ -65,3 +66,12 @@ def test_typo_in_a_file_names_file_and_line(tmp_path):
         zoo.parse([path])
     with pytest.raises(zoo.ConfigError, match="gin file not found"):
         zoo.parse([tmp_path / "missing.gin"])
+
+
+def test_shipped_configs_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    by_name = zoo.parse(["quickstart.gin"])
+    assert by_name == zoo.parse([GIN_DIR / "quickstart.gin"])
+    assert "train.steps" in by_name
+    with pytest.raises(zoo.ConfigError, match=r"Did you mean quickstart\.gin"):
+        zoo.parse(["quickstrat.gin"])

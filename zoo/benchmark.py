@@ -1,5 +1,6 @@
-"""Training throughput: images per second of generator steps (each with its D steps), BN against
-sBN on the same architecture, measured interleaved in one process so that the ratio is fair."""
+"""Training throughput: images per second of generator steps (each with its D step) for variants
+of one architecture (BN against sBN, contiguous against channels-last memory), measured in
+interleaved rounds in one process so that the ratios are fair."""
 
 from __future__ import annotations
 
@@ -17,17 +18,26 @@ from zoo.trainer import GANTrainer
 __all__ = ["training_throughput"]
 
 
-def _random_batches(batch_size: int, resolution: int, device: torch.device) -> Iterator:
+LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def _random_batches(
+    batch_size: int, resolution: int, device: torch.device, layout: str
+) -> Iterator:
     images = torch.rand(batch_size, 3, resolution, resolution, device=device) * 2 - 1
+    images = images.contiguous(memory_format=LAYOUTS[layout])
     labels = torch.zeros(batch_size, dtype=torch.long, device=device)
     while True:
         yield images, labels
 
 
-def _trainer(accelerator: Accelerator, arch: str, norm: str, width: float) -> GANTrainer:
+def _trainer(
+    accelerator: Accelerator, arch: str, norm: str, width: float, layout: str
+) -> GANTrainer:
     torch.manual_seed(0)
     G = registry.create("generator", arch, norm=norm, width=width)
     D = registry.create("discriminator", arch, width=width)
+    G, D = G.to(memory_format=LAYOUTS[layout]), D.to(memory_format=LAYOUTS[layout])
     return GANTrainer(accelerator, G, D, Hinge(), NoPenalty(), 1, 2e-4, (0.5, 0.999))
 
 
@@ -45,23 +55,26 @@ def training_throughput(
     rounds: int = 3,
     warmup: int = 2,
     device: str | None = None,
-) -> dict[str, float]:
-    """Median images/s of G steps per norm, over ``rounds`` interleaved rounds of ``steps``."""
+    layouts: tuple[str, ...] = ("contiguous",),
+) -> dict[tuple[str, str], float]:
+    """Median images/s of G steps per (norm, layout), over ``rounds`` interleaved rounds of
+    ``steps``; ``layouts`` are names of :data:`LAYOUTS`."""
     accelerator = Accelerator(cpu=device == "cpu")
     dev = accelerator.device
-    trainers = {norm: _trainer(accelerator, arch, norm, width) for norm in norms}
-    resolution = accelerator.unwrap_model(trainers[norms[0]].G).resolution
-    batches = _random_batches(batch_size, resolution, dev)
-    rates: dict[str, list[float]] = {norm: [] for norm in norms}
-    for trainer in trainers.values():
+    variants = [(norm, layout) for norm in norms for layout in layouts]
+    trainers = {v: _trainer(accelerator, arch, v[0], width, v[1]) for v in variants}
+    resolution = accelerator.unwrap_model(trainers[variants[0]].G).resolution
+    batches = {layout: _random_batches(batch_size, resolution, dev, layout) for layout in layouts}
+    rates: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
+    for (_, layout), trainer in trainers.items():
         for _ in range(warmup):
-            trainer.step(batches)
+            trainer.step(batches[layout])
     for _ in range(rounds):
-        for norm, trainer in trainers.items():
+        for (norm, layout), trainer in trainers.items():
             _sync(dev)
             start = time.perf_counter()
             for _ in range(steps):
-                trainer.step(batches)
+                trainer.step(batches[layout])
             _sync(dev)
-            rates[norm].append(steps * batch_size / (time.perf_counter() - start))
-    return {norm: sorted(r)[len(r) // 2] for norm, r in rates.items()}
+            rates[norm, layout].append(steps * batch_size / (time.perf_counter() - start))
+    return {v: sorted(r)[len(r) // 2] for v, r in rates.items()}

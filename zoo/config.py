@@ -48,6 +48,21 @@ def _explain(error: Exception) -> str:
     return message
 
 
+def _locate(path: str | Path) -> Path:
+    """``path`` itself, else the shipped config of that name (``quickstart.gin`` is
+    ``gin/quickstart.gin`` from any folder)."""
+    for candidate in (Path(path), GIN_DIR / path):
+        if candidate.is_file():
+            return candidate.resolve()
+    shipped = [str(p.relative_to(GIN_DIR)) for p in GIN_DIR.rglob("*.gin")]
+    close = difflib.get_close_matches(str(path), shipped, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"gin file not found: {path} (nor {GIN_DIR / path}).{hint} The configs shipped are "
+        f"in {GIN_DIR}."
+    )
+
+
 def parse(
     gin_files: Sequence[str | Path] = (), bindings: Sequence[str] = (), *, clear: bool = True
 ) -> str:
@@ -62,13 +77,8 @@ def parse(
         gin.clear_config()
     if GIN_DIR.is_dir() and str(GIN_DIR) not in gin.config._LOCATION_PREFIXES:
         gin.config._LOCATION_PREFIXES.insert(0, str(GIN_DIR))  # ours first: no failed lookups
-    for path in gin_files:
-        if not Path(path).is_file():
-            raise ConfigError(f"gin file not found: {path}. The configs shipped are in gin/.")
     try:
-        gin.parse_config_files_and_bindings(
-            [str(Path(p).resolve()) for p in gin_files], list(bindings)
-        )
+        gin.parse_config_files_and_bindings([str(_locate(p)) for p in gin_files], list(bindings))
     except (ValueError, KeyError, SyntaxError, TypeError) as error:
         raise ConfigError(_explain(error)) from error
     return gin.config_str()
