@@ -381,6 +381,20 @@ def test_report_writes_markdown_tables_and_figures(tmp_path):
     assert pd.read_csv(tmp_path / "table2.csv").shape[0] == 4
 
 
+def test_report_leaves_unfinished_runs_out_of_the_tables(tmp_path):
+    """A run still training has a best-so-far FID; it must not count as a result yet."""
+    still_training = {**_hand_table().iloc[0].to_dict(), "id": "x", "seed": 3, "fid": 1.0}
+    table = pd.concat(
+        [_hand_table(), pd.DataFrame([{**still_training, "status": "unfinished"}])],
+        ignore_index=True,
+    )
+    text = write_report(table, tmp_path, SPEC, title="partial").read_text()
+    assert "25 runs (23 done, 1 failed, 1 unfinished); unfinished runs and 1 without" in text
+    assert "**sbn wins 2/4**" in text  # as without the unfinished run
+    assert pd.read_csv(tmp_path / "table2.csv")["median"].min() == 21.0
+    assert "- `x`: unfinished" in text
+
+
 def _study_cli():
     import importlib.util
 

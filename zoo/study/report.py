@@ -130,6 +130,9 @@ def write_report(
     name = title or (study or {}).get("name", "study")
     if spec.metric not in table:
         table = table.assign(**{spec.metric: float("nan")})
+    everything = table
+    if "status" in table:  # a run still training has a best-so-far that is not its result
+        table = table[table["status"].astype(str) != "unfinished"]
 
     seeds = agg.seed_stats(table, spec)
     table2, pairs = agg.unpaired(table, spec), agg.paired(table, spec)
@@ -142,7 +145,7 @@ def write_report(
     ):
         frame.to_csv(out_dir / f"{file}.csv", index=False)
 
-    parts = [f"# Study report: {name}\n", _overview(table, spec)]
+    parts = [f"# Study report: {name}\n", _overview(everything, spec)]
     parts.append(
         _section(
             "Unpaired setting (Table 2)",
@@ -175,7 +178,7 @@ def write_report(
     shown["seeds"] = seeds["n"].astype(str) + "/" + seeds["runs"].astype(str)
     parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
     parts.append(_section("Figures", _figures(table, spec, out_dir)))
-    if failed := _failures(table):
+    if failed := _failures(everything):
         parts.append(_section("Failed or unfinished runs", failed))
     path = out_dir / "report.md"
     path.write_text("\n".join(parts))
@@ -184,12 +187,13 @@ def write_report(
 
 def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
     status = table["status"].value_counts().to_dict() if "status" in table else {}
-    missing = int(table[spec.metric].isna().sum())
+    unfinished = table["status"].astype(str) == "unfinished" if "status" in table else False
+    missing = int((table[spec.metric].isna() & ~unfinished).sum())
     text = (
         f"{len(table)} runs ({', '.join(f'{v} {k}' for k, v in status.items()) or 'no status'}); "
-        f"{missing} without {spec.metric} are left out. Metric: {spec.metric} of each run's "
-        f"best evaluation, lower is better. Method axis `{spec.method}`, baseline "
-        f"`{spec.baseline}`."
+        f"unfinished runs and {missing} without {spec.metric} are left out. Metric: "
+        f"{spec.metric} of each run's best evaluation, lower is better. Method axis "
+        f"`{spec.method}`, baseline `{spec.baseline}`."
     )
     if "wall_time_s" in table and table["wall_time_s"].notna().any():
         seconds = table["wall_time_s"]
@@ -221,6 +225,7 @@ def _figures(table: pd.DataFrame, spec: ReportSpec, out_dir: Path) -> str:
     if made[1] is not None:
         r = agg.correlations(table, spec, "log_cond")
         text = ", ".join(f"{m} {v:.2f}" for m, v in r.items())
+        text = text or "n/a (needs 3 or more settings per method)"
         lines.append(f"Pearson r between log condition number and {spec.metric}: {text}.")
     if made[1] is None or made[2] is None:
         lines.append("_(Figure 3 needs the `jacobian` and `prd` metrics in the runs.)_")
