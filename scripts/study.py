@@ -2,6 +2,7 @@
 
     python scripts/study.py run --gin gin/study/fashion_mnist.gin --dry-run    # list the runs
     python scripts/study.py run --gin gin/study/fashion_mnist.gin              # train them all
+    python scripts/study.py --gin gin/study/fashion_mnist.gin --jobs 2         # the same, 2 at once
     python scripts/study.py report results/fashion_mnist/results.csv           # Tables 2, 3 ...
 
 ``run`` trains the grid's runs one after the other (``--jobs N``: N at a time), each in
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--metric", help="metric column, lower is better (default: fid)")
     report.set_defaults(handler=_report)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]  # `study.py --gin FILE` is `study.py run --gin FILE`
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

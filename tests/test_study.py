@@ -412,6 +412,9 @@ def test_cli_dry_run_and_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "new  norm=bn,seed=0" in out and "scripts/train.py" in out
     assert not (tmp_path / "runs").exists()
+    tiny = str(GIN_DIR / "study" / "tiny.gin")
+    assert main(["--gin", tiny, "--output", str(tmp_path), "--jobs", "2", "--dry-run"]) == 0
+    assert "new  norm=sbn,seed=0" in capsys.readouterr().out  # `run` is the default command
 
     _hand_table().to_csv(tmp_path / "results.csv", index=False)
     study = {
