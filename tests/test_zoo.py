@@ -368,3 +368,28 @@ def test_shipped_checkpoint_loads_and_samples(name):
     images = G.sample(4, seed=0)
     assert images.shape == (4, G.channels, G.resolution, G.resolution)
     assert images.min() >= -1 and images.max() <= 1 and torch.isfinite(images).all()
+
+
+def test_norm_bindings_travel_with_an_exported_generator(tmp_path):
+    """A G trained with ``norm.sbn.hidden_dim = 7`` reloads as that G, without gin."""
+    from zoo.folder import load_generator, save_pretrained
+
+    zoo.parse(
+        [GIN_DIR / "quickstart.gin"],
+        ["norm.sbn.hidden_dim = 7", f"generator.sndcgan32.width = {TINY}"],
+    )
+    G = gin.query_parameter("train.generator").scoped_configurable_fn(channels=1)
+    assert G.config["norm_kwargs"] == {"hidden_dim": 7}
+    assert "fallback_norm_kwargs" not in G.config  # defaults leave the config as it was
+    gin.clear_config()
+    save_pretrained(G, tmp_path / "g", card=False)
+    loaded = load_generator(tmp_path / "g", remedy="re-export it")
+    hidden = [m.hidden[0] for m in loaded.modules() if hasattr(m, "hidden")]
+    assert hidden and all(layer.out_features == 7 for layer in hidden)
+    z = torch.randn(3, G.z_dim)
+    torch.testing.assert_close(loaded.eval()(z), G.eval()(z))
+
+
+def test_a_norm_argument_a_config_cannot_hold_is_refused_early():
+    with pytest.raises(ValueError, match=r"config\.json cannot hold"):
+        registry.create("generator", "sndcgan32", width=TINY, norm_kwargs={"hidden_dim": object()})

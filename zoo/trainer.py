@@ -8,6 +8,7 @@ one fails before any model is built), then G, D and their Adam optimizers, and r
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -153,6 +154,23 @@ def _build_dataset(dataset: Callable[..., Dataset], split: str) -> Dataset:
     return dataset(split=split)
 
 
+def _finite_mean_losses(
+    accelerator: Accelerator, out: dict[str, torch.Tensor], step: int, checkpoint_dir: Path
+) -> dict[str, float]:
+    """The step's losses averaged over processes; a NaN or inf stops training, naming the last
+    good checkpoint."""
+    values = accelerator.reduce(torch.stack(list(out.values())), "mean").tolist()
+    losses = dict(zip(out, values, strict=True))
+    if not all(map(math.isfinite, losses.values())):
+        kept = checkpoints.latest(checkpoint_dir)
+        raise TrainingDiverged(
+            f"Loss is not finite at step {step + 1}: {losses}. Training stopped; the last "
+            f"good checkpoint is {kept or 'none (no checkpoint was written yet)'}. Lower the "
+            f"learning rate, add a penalty or spectral norm, or try mixed_precision='no'."
+        )
+    return losses
+
+
 def _due(done: int, every: int, steps: int) -> bool:
     """Whether a periodic action (every ``every`` steps; 0 = only at the end) runs now."""
     return (every > 0 and done % every == 0) or done == steps
@@ -262,25 +280,23 @@ def train(
     sampling_model = ema.module if ema else accelerator.unwrap_model(trainer.G)
     last_saved = start
     started = time.perf_counter()
+    evaluate_now = functools.partial(
+        _evaluate,
+        dataset=dataset,
+        split=eval_split,
+        metrics=eval_metrics,
+        num_samples=eval_num_samples,
+        extractor=eval_extractor,
+        accelerator=accelerator,
+        batch_size=batch_size,
+        progress=progress,
+    )
     for step in bar:
         torch.manual_seed(_step_seed(seed, step, rank))
         out = trainer.step(batches)
         if ema is not None:
             ema.update(accelerator.unwrap_model(trainer.G), step=step)
-        losses = dict(
-            zip(
-                out,
-                accelerator.reduce(torch.stack(list(out.values())), "mean").tolist(),
-                strict=True,
-            )
-        )
-        if not all(map(math.isfinite, losses.values())):
-            kept = checkpoints.latest(output_dir / "checkpoints")
-            raise TrainingDiverged(
-                f"Loss is not finite at step {step + 1}: {losses}. Training stopped; the last "
-                f"good checkpoint is {kept or 'none (no checkpoint was written yet)'}. Lower the "
-                f"learning rate, add a penalty or spectral norm, or try mixed_precision='no'."
-            )
+        losses = _finite_mean_losses(accelerator, out, step, output_dir / "checkpoints")
         done = step + 1
         if _due(done, log_every, steps):
             rate = (done - start) * batch_size * world / (time.perf_counter() - started)
@@ -291,29 +307,14 @@ def train(
                 sampling_model, fixed_z, fixed_y, output_dir / "samples" / f"step_{done:08d}.png"
             )
         if eval_metrics and _due(done, eval_every, steps):
-            metrics = _evaluate(
-                sampling_model,
-                dataset,
-                eval_split,
-                eval_metrics,
-                eval_num_samples,
-                eval_extractor,
-                accelerator,
-                batch_size,
-                progress,
-            )
-            metrics["step"] = done
+            metrics = {**evaluate_now(sampling_model), "step": done}
             state["history"].append(metrics)
             accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
             if state["best"] is None or metrics[best_metric] < state["best"][best_metric]:
                 state["best"] = metrics
                 if accelerator.is_main_process:
-                    _save_models(
-                        output_dir / "best",
-                        sampling_model,
-                        accelerator.unwrap_model(trainer.D),
-                        metrics,
-                    )
+                    D = accelerator.unwrap_model(trainer.D)
+                    _save_models(output_dir / "best", sampling_model, D, metrics)
         if _due(done, checkpoint_every, steps):
             checkpoints.save(
                 accelerator, output_dir / "checkpoints", done, state, extra, keep_checkpoints

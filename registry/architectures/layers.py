@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import gin
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from registry._registry import name_of, resolve
+from registry._registry import get, name_of, resolve
 from registry.norms import BatchNorm
 
 __all__ = ["Discriminator", "Generator", "NormFactory", "maybe_sn", "scaled"]
@@ -27,6 +30,23 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
+def norm_spec(norm: NormCls | str, kwargs: Mapping[str, Any] | None = None) -> tuple[str, dict]:
+    """A norm's registry name and the keyword arguments it is built with: ``kwargs`` over the
+    gin bindings of ``norm.<name>`` when ``norm`` is gin's configurable copy (``@norm.sbn``),
+    so that a rebuilt model matches one trained with e.g. ``norm.sbn.hidden_dim = 64``."""
+    name = norm if isinstance(norm, str) else name_of("norm", norm)
+    from_gin = not isinstance(norm, str) and norm is not get("norm", name)
+    spec = {**(gin.get_bindings(f"norm.{name}") if from_gin else {}), **(kwargs or {})}
+    try:
+        json.dumps(spec)
+    except TypeError as error:
+        raise ValueError(
+            f"norm {name!r} is configured with {spec}, which a checkpoint's config.json cannot "
+            f"hold ({error}); bind numbers, strings or lists, or register what you pass."
+        ) from None
+    return name, spec
+
+
 class NormFactory:
     """Builds the generator's norms in table order (layer 0 is the first norm of the table).
 
@@ -41,8 +61,11 @@ class NormFactory:
         num_classes: int,
         modulated_layers: Sequence[int] | None = None,
         fallback: NormCls | str = BatchNorm,
+        norm_kwargs: Mapping[str, Any] | None = None,
+        fallback_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.norm, self.fallback = resolve("norm", norm), resolve("norm", fallback)
+        self.kwargs, self.fallback_kwargs = dict(norm_kwargs or {}), dict(fallback_kwargs or {})
         self.z_dim, self.num_classes = z_dim, num_classes
         self.modulated = None if modulated_layers is None else set(modulated_layers)
         self.count = 0
@@ -50,8 +73,8 @@ class NormFactory:
     def __call__(self, num_features: int) -> nn.Module:
         chosen = self.modulated is None or self.count in self.modulated
         self.count += 1
-        cls = self.norm if chosen else self.fallback
-        return cls(num_features, z_dim=self.z_dim, num_classes=self.num_classes)
+        cls, kwargs = (self.norm, self.kwargs) if chosen else (self.fallback, self.fallback_kwargs)
+        return cls(num_features, z_dim=self.z_dim, num_classes=self.num_classes, **kwargs)
 
     def check(self) -> None:
         """Fail if a requested layer index does not exist."""
@@ -67,7 +90,8 @@ class NormFactory:
 class Generator(nn.Module):
     """Base of every generator: ``G(z, y=None)`` maps z ~ N(0, I) to images in [-1, 1].
 
-    ``config`` holds the constructor arguments, norms by registry name, so that
+    ``config`` holds the constructor arguments, norms by registry name with their keyword
+    arguments (gin bindings of the norm included), so that
     ``registry.create("generator", name, **G.config)`` rebuilds the same architecture.
     """
 
@@ -86,22 +110,37 @@ class Generator(nn.Module):
         channels: int = 3,
         modulated_layers: Sequence[int] | None = None,
         fallback_norm: NormCls | str = "bn",
+        norm_kwargs: Mapping[str, Any] | None = None,
+        fallback_norm_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        """Common arguments of every generator; ``build`` makes the layers of its table."""
+        """Common arguments of every generator; ``build`` makes the layers of its table.
+        ``norm_kwargs`` go to every ``norm`` (e.g. sBN's ``hidden_dim``)."""
         super().__init__()
         self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
+        norm_name, norm_kwargs = norm_spec(norm, norm_kwargs)
+        fallback_name, fallback_norm_kwargs = norm_spec(fallback_norm, fallback_norm_kwargs)
         self.config = {
             "z_dim": z_dim,
-            "norm": norm if isinstance(norm, str) else name_of("norm", norm),
+            "norm": norm_name,
             "num_classes": num_classes,
             "width": width,
             "channels": channels,
             "modulated_layers": None if modulated_layers is None else list(modulated_layers),
-            "fallback_norm": (
-                fallback_norm if isinstance(fallback_norm, str) else name_of("norm", fallback_norm)
-            ),
+            "fallback_norm": fallback_name,
         }
-        make_norm = NormFactory(norm, z_dim, num_classes, modulated_layers, fallback_norm)
+        if norm_kwargs:  # only when set: configs of default norms stay as they were
+            self.config["norm_kwargs"] = norm_kwargs
+        if fallback_norm_kwargs:
+            self.config["fallback_norm_kwargs"] = fallback_norm_kwargs
+        make_norm = NormFactory(
+            norm,
+            z_dim,
+            num_classes,
+            modulated_layers,
+            fallback_norm,
+            norm_kwargs,
+            fallback_norm_kwargs,
+        )
         self.build(width, make_norm)
         make_norm.check()
 
