@@ -15,7 +15,7 @@ import argparse
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -93,28 +93,40 @@ def add_features_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=bench_features)
 
 
-def bench_train(args: argparse.Namespace) -> int:
-    """BN against sBN training throughput (images/s of G steps), interleaved in one process."""
+def _throughputs(
+    args: argparse.Namespace, title: str, norms: tuple[str, ...], layouts: tuple[str, ...]
+) -> Iterator[tuple[str, dict[tuple[str, str], float]]]:
+    """(arch, images/s per (norm, layout)) for each ``--arch``, after a header line."""
     from zoo.benchmark import training_throughput
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(
-        f"train: device={device}, batch={args.batch_size}, width={args.width}, "
-        f"{args.rounds} interleaved rounds of {args.steps} G steps (disc_iters=1, hinge, SN)"
+        f"{title}: device={device}, batch={args.batch_size}, width={args.width}, "
+        f"norms={','.join(norms)}, {args.rounds} interleaved rounds of {args.steps} G steps "
+        f"(disc_iters=1, hinge, SN)"
     )
     for arch in args.arch:
-        rates = training_throughput(
+        yield (
             arch,
-            ("bn", "sbn"),
-            args.batch_size,
-            args.width,
-            args.steps,
-            args.rounds,
-            args.warmup,
-            device,
+            training_throughput(
+                arch,
+                norms,
+                args.batch_size,
+                args.width,
+                args.steps,
+                args.rounds,
+                args.warmup,
+                device,
+                layouts,
+            ),
         )
+
+
+def bench_train(args: argparse.Namespace) -> int:
+    """BN against sBN training throughput (images/s of G steps), interleaved in one process."""
+    for arch, rates in _throughputs(args, "train", ("bn", "sbn"), ("contiguous",)):
         bn, sbn = rates["bn", "contiguous"], rates["sbn", "contiguous"]
         print(
             f"{arch:10s} bn {bn:8.1f} img/s   sbn {sbn:8.1f} img/s   "
@@ -125,28 +137,8 @@ def bench_train(args: argparse.Namespace) -> int:
 
 def bench_layout(args: argparse.Namespace) -> int:
     """Contiguous (NCHW) against channels-last (NHWC) training throughput, interleaved."""
-    from zoo.benchmark import training_throughput
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    print(
-        f"layout: device={device}, batch={args.batch_size}, width={args.width}, norm={args.norm}, "
-        f"{args.rounds} interleaved rounds of {args.steps} G steps (disc_iters=1, hinge, SN)"
-    )
     layouts = ("contiguous", "channels_last")
-    for arch in args.arch:
-        rates = training_throughput(
-            arch,
-            (args.norm,),
-            args.batch_size,
-            args.width,
-            args.steps,
-            args.rounds,
-            args.warmup,
-            device,
-            layouts,
-        )
+    for arch, rates in _throughputs(args, "layout", (args.norm,), layouts):
         nchw, nhwc = (rates[args.norm, layout] for layout in layouts)
         print(
             f"{arch:10s} contiguous {nchw:8.1f} img/s   channels_last {nhwc:8.1f} img/s   "

@@ -146,45 +146,39 @@ def unpaired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     return sort_rows(best[columns], keys, spec)
 
 
+def _versus_baseline(
+    medians: pd.DataFrame, index: Sequence[str], spec: ReportSpec, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Per ``index`` row and non-baseline method: its median (``value``) and the baseline's
+    (``baseline``), rows where both exist; ``columns`` order the two."""
+    wide = _wide(medians, index, spec)
+    empty = pd.DataFrame(columns=[*index, spec.method, *columns])
+    if spec.baseline not in wide.columns:
+        return empty
+    rows = []
+    for method in spec.methods(list(wide.columns)):
+        part = wide[[spec.baseline, method]].dropna()
+        part = part.rename(columns={spec.baseline: "baseline", method: "value"})[list(columns)]
+        part.insert(0, spec.method, method)
+        rows.append(part.reset_index(drop=not index))
+    if not rows:
+        return empty
+    return sort_rows(pd.concat(rows, ignore_index=True), [*index, spec.method], spec)
+
+
 def reductions(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """Table 3: relative reduction (%) of the metric by each method against the baseline,
     ``100 * (baseline - method) / baseline``, per model of :func:`unpaired`."""
-    wide = _wide(table2, spec.model, spec)
-    if spec.baseline not in wide.columns:
-        return pd.DataFrame(columns=[*spec.model, spec.method, "baseline", "value", "reduction"])
-    rows = []
-    for method in spec.methods(list(wide.columns)):
-        part = (
-            wide[[spec.baseline, method]]
-            .dropna()
-            .rename(columns={spec.baseline: "baseline", method: "value"})
-        )
-        part["reduction"] = 100 * (part["baseline"] - part["value"]) / part["baseline"]
-        part.insert(0, spec.method, method)
-        rows.append(part.reset_index(drop=not spec.model))
-    result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return sort_rows(result, [*spec.model, spec.method], spec)
+    result = _versus_baseline(table2, spec.model, spec, ("baseline", "value"))
+    change = result["baseline"] - result["value"]
+    return result.assign(reduction=100 * change / result["baseline"])
 
 
 def paired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """The paired setting: for every setting but the method, each method's median over seeds
     against the baseline's at the very same hyperparameters; ``win`` when strictly lower."""
-    stats = seed_stats(table, spec)
-    wide = _wide(stats, spec.pair, spec)
-    if spec.baseline not in wide.columns:
-        return pd.DataFrame(columns=[*spec.pair, spec.method, "value", "baseline", "win"])
-    rows = []
-    for method in spec.methods(list(wide.columns)):
-        part = (
-            wide[[method, spec.baseline]]
-            .dropna()
-            .rename(columns={method: "value", spec.baseline: "baseline"})
-        )
-        part["win"] = part["value"] < part["baseline"]
-        part.insert(0, spec.method, method)
-        rows.append(part.reset_index(drop=not spec.pair))
-    result = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return sort_rows(result, [*spec.pair, spec.method], spec)
+    result = _versus_baseline(seed_stats(table, spec), spec.pair, spec, ("value", "baseline"))
+    return result.assign(win=result["value"] < result["baseline"])
 
 
 def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) -> pd.DataFrame:

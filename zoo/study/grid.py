@@ -286,30 +286,8 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-@gin.configurable("grid", module="study")
-def study_grid(
-    axes: Mapping[str, Mapping[str, Any]] = gin.REQUIRED,
-    seeds: Sequence[int] = (0,),
-    base: Sequence[str] = (),
-    bindings: Sequence[str] = (),
-    exclude: Sequence[Mapping[str, Any]] = (),
-    name: str = "study",
-    method: str = "norm",
-    baseline: str = "bn",
-    tuned: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The gin face of a study (``study.grid.*``): its arguments, for :meth:`Grid.from_spec`."""
-    return dict(
-        axes=axes,
-        seeds=seeds,
-        base=base,
-        bindings=bindings,
-        exclude=exclude,
-        name=name,
-        method=method,
-        baseline=baseline,
-        tuned=tuned,
-    )
+study_grid = gin.external_configurable(Grid.from_spec, name="grid", module="study")
+"""The gin face of a study: ``study.grid.*`` are the arguments of :meth:`Grid.from_spec`."""
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -317,9 +295,8 @@ def load_grid(path: str | Path) -> Grid:
     path = Path(path).resolve()
     try:
         parse([path])
-        spec = study_grid()
+        return study_grid(source_dir=path.parent)
     except (ConfigError, ValueError, TypeError) as error:
         raise GridError(f"{path}: {error}") from error
     finally:
         gin.clear_config()
-    return Grid.from_spec(**spec, source_dir=path.parent)
