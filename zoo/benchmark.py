@@ -1,44 +1,166 @@
-"""Training throughput: images per second of generator steps (each with its D step) for variants
-of one architecture (BN against sBN, contiguous against channels-last memory), measured in
-interleaved rounds in one process so that the ratios are fair."""
+"""Training throughput: images per second of generator steps (each with its ``disc_iters`` D
+steps) for variants of one training set-up (the fast default against fp32 contiguous, BN
+against sBN, ...), measured in interleaved rounds in one process so that the ratios are fair.
+
+A set-up comes from a gin file (:func:`setup_from_gin`, the user's own path) or from an
+architecture name (:func:`setup_for`).
+"""
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+import gin
 import torch
 from accelerate import Accelerator
+from torch import nn
 
 import registry
-from registry.losses import Hinge
-from registry.penalties import NoPenalty
+from registry.losses import GANLoss, Hinge
+from registry.penalties import NoPenalty, Penalty
+from zoo.fastpath import resolve_precision
 from zoo.trainer import GANTrainer
 
-__all__ = ["training_throughput"]
+__all__ = [
+    "FAST",
+    "FP32_CONTIGUOUS",
+    "Setup",
+    "Variant",
+    "setup_for",
+    "setup_from_gin",
+    "step_throughput",
+    "variants_of",
+    "with_norm",
+]
 
 
-LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+@dataclass(frozen=True)
+class Variant:
+    """How a step runs: the trainer's ``mixed_precision``, ``channels_last`` and
+    ``fused_optimizer`` settings, and whether G and D go through ``torch.compile``."""
+
+    precision: str = "auto"
+    channels_last: bool = True
+    fused_optimizer: bool = True
+    compile: bool = False
+
+    def describe(self, device: torch.device) -> str:
+        precision = resolve_precision(self.precision, device)
+        return (
+            f"{'bf16' if precision == 'bf16' else 'fp32'}, "
+            f"{'channels_last' if self.channels_last else 'contiguous'}, "
+            f"{'fused' if self.fused_optimizer else 'for-loop'} Adam"
+            + (", compiled" if self.compile else "")
+        )
 
 
-def _random_batches(
-    batch_size: int, resolution: int, device: torch.device, layout: str
-) -> Iterator:
-    images = torch.rand(batch_size, 3, resolution, resolution, device=device) * 2 - 1
-    images = images.contiguous(memory_format=LAYOUTS[layout])
-    labels = torch.zeros(batch_size, dtype=torch.long, device=device)
+FAST = Variant()  # the trainer's defaults
+FP32_CONTIGUOUS = Variant("no", False, False)  # the trainer's path before the fast defaults
+
+
+@dataclass
+class Setup:
+    """What one training step needs: model factories (called with ``channels``), the loss, the
+    penalty, D steps per G step and the batch."""
+
+    generator: Callable[..., nn.Module]
+    discriminator: Callable[..., nn.Module]
+    loss: GANLoss = field(default_factory=Hinge)
+    penalty: Penalty = field(default_factory=NoPenalty)
+    disc_iters: int = 1
+    batch_size: int = 64
+    channels: int = 3
+    betas: tuple[float, float] = (0.5, 0.999)
+    name: str = ""
+
+
+def setup_for(
+    arch: str, norm: str = "sbn", width: float = 1.0, batch_size: int = 64, channels: int = 3
+) -> Setup:
+    """A registered architecture with hinge loss, spectral norm and one D step per G step."""
+
+    def generator(channels: int, **kwargs: object) -> nn.Module:
+        kwargs = {"norm": norm, "width": width, **kwargs}
+        return registry.create("generator", arch, channels=channels, **kwargs)
+
+    def discriminator(channels: int) -> nn.Module:
+        return registry.create("discriminator", arch, width=width, channels=channels)
+
+    return Setup(
+        generator,
+        discriminator,
+        batch_size=batch_size,
+        channels=channels,
+        name=f"{arch} {norm} width {width}",
+    )
+
+
+def setup_from_gin(files: Sequence[str | Path], bindings: Sequence[str] = ()) -> Setup:
+    """The training set-up that ``scripts/train.py --gin FILES --bind BINDINGS`` would run
+    (models, loss, penalty, disc_iters, batch size, Adam betas, the data's channels)."""
+    from zoo.config import parse
+
+    parse(files, bindings)
+    train = gin.get_bindings("train")
+    data = train["dataset"]
+    default = inspect.signature(data).parameters.get("channels")
+    channels = gin.get_bindings(data).get("channels", default.default if default else 3)
+    instance = lambda c: c() if isinstance(c, type) else c  # noqa: E731 - gin gives both
+    return Setup(
+        train["generator"],
+        train["discriminator"],
+        instance(train.get("loss", Hinge)),
+        instance(train.get("penalty", NoPenalty)),
+        train.get("disc_iters", 1),
+        train.get("batch_size", 64),
+        channels,
+        (train.get("beta1", 0.5), train.get("beta2", 0.999)),
+        name=", ".join(Path(f).name for f in files),
+    )
+
+
+def _trainer(accelerator: Accelerator, setup: Setup, variant: Variant) -> GANTrainer:
+    torch.manual_seed(0)
+    layout = torch.channels_last if variant.channels_last else torch.contiguous_format
+    G = setup.generator(channels=setup.channels).to(memory_format=layout)
+    D = setup.discriminator(channels=setup.channels).to(memory_format=layout)
+    if variant.compile:
+        G, D = _compiled(G), _compiled(D)
+    precision = resolve_precision(variant.precision, accelerator.device)
+    return GANTrainer(
+        accelerator,
+        G,
+        D,
+        setup.loss,
+        setup.penalty,
+        setup.disc_iters,
+        2e-4,
+        setup.betas,
+        precision,
+        variant.fused_optimizer,
+    )
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile`` of the model's forward, keeping its attributes (z_dim, config...)."""
+    model.compile()
+    return model
+
+
+def _random_batches(trainer: GANTrainer, setup: Setup, variant: Variant) -> Iterator:
+    G = trainer.accelerator.unwrap_model(trainer.G)
+    device = trainer.accelerator.device
+    shape = (setup.batch_size, setup.channels, G.resolution, G.resolution)
+    layout = torch.channels_last if variant.channels_last else torch.contiguous_format
+    images = (torch.rand(shape, device=device) * 2 - 1).contiguous(memory_format=layout)
+    classes = max(G.num_classes, trainer.d_classes, 1)
+    labels = torch.randint(classes, (setup.batch_size,), device=device)
     while True:
         yield images, labels
-
-
-def _trainer(
-    accelerator: Accelerator, arch: str, norm: str, width: float, layout: str
-) -> GANTrainer:
-    torch.manual_seed(0)
-    G = registry.create("generator", arch, norm=norm, width=width)
-    D = registry.create("discriminator", arch, width=width)
-    G, D = G.to(memory_format=LAYOUTS[layout]), D.to(memory_format=LAYOUTS[layout])
-    return GANTrainer(accelerator, G, D, Hinge(), NoPenalty(), 1, 2e-4, (0.5, 0.999))
 
 
 def _sync(device: torch.device) -> None:
@@ -46,35 +168,43 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_throughput(
-    arch: str,
-    norms: tuple[str, ...] = ("bn", "sbn"),
-    batch_size: int = 64,
-    width: float = 1.0,
-    steps: int = 10,
+def step_throughput(
+    setups: dict[str, tuple[Setup, Variant]],
+    steps: int = 5,
     rounds: int = 3,
     warmup: int = 2,
     device: str | None = None,
-    layouts: tuple[str, ...] = ("contiguous",),
-) -> dict[tuple[str, str], float]:
-    """Median images/s of G steps per (norm, layout), over ``rounds`` interleaved rounds of
-    ``steps``; ``layouts`` are names of :data:`LAYOUTS`."""
+) -> dict[str, float]:
+    """Median images/s of G steps (images of the G batch per second, its D steps included)
+    for each named (set-up, variant), over ``rounds`` interleaved rounds of ``steps``."""
     accelerator = Accelerator(cpu=device == "cpu")
     dev = accelerator.device
-    variants = [(norm, layout) for norm in norms for layout in layouts]
-    trainers = {v: _trainer(accelerator, arch, v[0], width, v[1]) for v in variants}
-    resolution = accelerator.unwrap_model(trainers[variants[0]].G).resolution
-    batches = {layout: _random_batches(batch_size, resolution, dev, layout) for layout in layouts}
-    rates: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
-    for (_, layout), trainer in trainers.items():
+    runs = {}
+    for name, (setup, variant) in setups.items():
+        trainer = _trainer(accelerator, setup, variant)
+        runs[name] = (trainer, _random_batches(trainer, setup, variant), setup.batch_size)
+    for trainer, batches, _ in runs.values():
         for _ in range(warmup):
-            trainer.step(batches[layout])
+            trainer.step(batches)
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        for (norm, layout), trainer in trainers.items():
+        for name, (trainer, batches, batch_size) in runs.items():
             _sync(dev)
             start = time.perf_counter()
             for _ in range(steps):
-                trainer.step(batches[layout])
+                out = trainer.step(batches)
+            float(out["g_loss"])  # wait for the last step
             _sync(dev)
-            rates[norm, layout].append(steps * batch_size / (time.perf_counter() - start))
-    return {v: sorted(r)[len(r) // 2] for v, r in rates.items()}
+            rates[name].append(steps * batch_size / (time.perf_counter() - start))
+    return {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
+
+
+def variants_of(setup: Setup, **variants: Variant) -> dict[str, tuple[Setup, Variant]]:
+    """``{name: (setup, variant)}`` for one set-up."""
+    return {name: (setup, variant) for name, variant in variants.items()}
+
+
+def with_norm(setup: Setup, norm: str) -> Setup:
+    """The same set-up with another generator norm (for BN against sBN)."""
+    make = setup.generator
+    return replace(setup, generator=lambda channels: make(channels=channels, norm=norm))

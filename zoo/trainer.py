@@ -8,9 +8,9 @@ one fails before any model is built), then G, D and their Adam optimizers, and r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
 from zoo import checkpoints
+from zoo.fastpath import InMemoryBatches, autocast, fits_in_memory, make_adam, resolve_precision
 
 __all__ = ["TrainingDiverged", "train"]
 
@@ -74,7 +75,11 @@ def _instance(component: Any) -> Any:
 
 
 class GANTrainer:
-    """Holds G, D, their optimizers and the loss; :meth:`step` is one generator step."""
+    """Holds G, D, their optimizers and the loss; :meth:`step` is one generator step.
+
+    ``precision = "bf16"`` runs the forward passes of G and D under bf16 autocast; the losses,
+    the gradient penalty's norm and the weights (with their Adam state) stay in fp32.
+    """
 
     def __init__(
         self,
@@ -86,16 +91,19 @@ class GANTrainer:
         disc_iters: int,
         learning_rate: float,
         betas: tuple[float, float],
+        precision: str = "no",
+        fused_optimizer: bool = False,
     ) -> None:
         self.accelerator, self.loss, self.penalty = accelerator, loss, penalty
-        self.disc_iters = disc_iters
+        self.disc_iters, self.precision = disc_iters, precision
         self.z_dim, self.g_classes = generator.z_dim, generator.num_classes
         self.d_classes = discriminator.num_classes
-        opt_g = torch.optim.Adam(generator.parameters(), lr=learning_rate, betas=betas)
-        opt_d = torch.optim.Adam(discriminator.parameters(), lr=learning_rate, betas=betas)
+        opt_g = make_adam(generator.parameters(), learning_rate, betas, fused_optimizer)
+        opt_d = make_adam(discriminator.parameters(), learning_rate, betas, fused_optimizer)
         self.G, self.D, self.opt_g, self.opt_d = accelerator.prepare(
             generator, discriminator, opt_g, opt_d
         )
+        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
 
     def latents(self, n: int, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """z ~ N(0, I) and, for a conditional G, uniformly drawn labels."""
@@ -106,34 +114,52 @@ class GANTrainer:
     def d_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
         return y if self.d_classes else None
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.accelerator.device, self.precision)
+
     def step(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """``disc_iters`` D steps on fresh real batches, then one G step (Section 3.1)."""
         for _ in range(self.disc_iters):
             real, real_y = next(batches)
             n = real.shape[0]
             z, y = self.latents(n, real_y)
-            with torch.no_grad():
-                fake = self.G(z, y)
+            with torch.no_grad(), self.autocast():
+                fake = self.G(z, y).to(real.dtype)
             points = self.penalty.points(real, fake)  # None without a gradient penalty
             inputs = [real, fake] if points is None else [real, fake, points.requires_grad_()]
             labels = None if self.d_classes == 0 else torch.cat([real_y, y, real_y][: len(inputs)])
-            logits = self.D(torch.cat(inputs), labels).split(n)  # one D pass: real, fake, points
+            with self.autocast():  # one D pass: real, fake, penalty points
+                logits = self.D(torch.cat(inputs), labels).float().split(n)
             d_loss = self.loss.d_loss(logits[0], logits[1])
             penalty = d_loss.new_zeros(())
             if points is not None:
                 (grad,) = torch.autograd.grad(logits[2].sum(), points, create_graph=True)
-                penalty = self.penalty.from_gradient(grad)
+                penalty = self.penalty.from_gradient(grad.float())
             self.opt_d.zero_grad(set_to_none=True)
             self.accelerator.backward(d_loss + penalty)
             self.opt_d.step()
 
         z, y = self.latents(n, real_y)
-        with self.accelerator.no_sync(self.D):  # D's gradients here are discarded
-            g_loss = self.loss.g_loss(self.D(self.G(z, y), self.d_labels(y)))
+        with self.accelerator.no_sync(self.D), _frozen(self.d_params):
+            with self.autocast():
+                g_loss = self.loss.g_loss(self.D(self.G(z, y), self.d_labels(y)).float())
             self.opt_g.zero_grad(set_to_none=True)
             self.accelerator.backward(g_loss)
         self.opt_g.step()
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "penalty": penalty.detach()}
+
+
+@contextlib.contextmanager
+def _frozen(params: list[nn.Parameter]) -> Iterator[None]:
+    """No gradients for ``params`` inside: the G step backpropagates through D to G's
+    weights only, skipping D's weight gradients (which it would discard)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _to_device(
@@ -154,21 +180,36 @@ def _build_dataset(dataset: Callable[..., Dataset], split: str) -> Dataset:
     return dataset(split=split)
 
 
-def _finite_mean_losses(
-    accelerator: Accelerator, out: dict[str, torch.Tensor], step: int, checkpoint_dir: Path
-) -> dict[str, float]:
-    """The step's losses averaged over processes; a NaN or inf stops training, naming the last
-    good checkpoint."""
-    values = accelerator.reduce(torch.stack(list(out.values())), "mean").tolist()
-    losses = dict(zip(out, values, strict=True))
-    if not all(map(math.isfinite, losses.values())):
-        kept = checkpoints.latest(checkpoint_dir)
-        raise TrainingDiverged(
-            f"Loss is not finite at step {step + 1}: {losses}. Training stopped; the last "
-            f"good checkpoint is {kept or 'none (no checkpoint was written yet)'}. Lower the "
-            f"learning rate, add a penalty or spectral norm, or try mixed_precision='no'."
-        )
-    return losses
+class LossMonitor:
+    """The step's losses, kept on the device: reading them (a host sync, and a collective
+    across processes) happens only at log, checkpoint and evaluation steps. A NaN or inf
+    stops training there, naming the first bad step and the last good checkpoint, which is
+    never one written after it."""
+
+    def __init__(self, accelerator: Accelerator, checkpoint_dir: Path) -> None:
+        self.accelerator, self.checkpoint_dir = accelerator, checkpoint_dir
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=accelerator.device)
+        self.last: dict[str, torch.Tensor] = {}
+
+    def update(self, out: dict[str, torch.Tensor], done: int) -> None:
+        bad = ~torch.isfinite(torch.stack(list(out.values()))).all()
+        self.first_bad = torch.where(bad & (self.first_bad < 0), done, self.first_bad)
+        self.last = out
+
+    def read(self) -> dict[str, float]:
+        """The last step's losses averaged over processes; raises on an earlier bad step."""
+        values = self.accelerator.reduce(torch.stack(list(self.last.values())), "mean")
+        first_bad = int(self.accelerator.reduce(self.first_bad[None], "max"))
+        losses = dict(zip(self.last, values.tolist(), strict=True))
+        if first_bad >= 0:
+            kept = checkpoints.latest(self.checkpoint_dir)
+            raise TrainingDiverged(
+                f"Loss is not finite at step {first_bad} (last losses: {losses}). Training "
+                f"stopped; the last good checkpoint is "
+                f"{kept or 'none (no checkpoint was written yet)'}. Lower the learning rate, "
+                f"add a penalty or spectral norm, or try mixed_precision='no'."
+            )
+        return losses
 
 
 def _due(done: int, every: int, steps: int) -> bool:
@@ -191,8 +232,11 @@ def train(
     beta2: float = 0.999,
     disc_iters: int = 1,
     ema_decay: float = 0.0,
-    mixed_precision: str = "no",
-    channels_last: bool = False,
+    mixed_precision: str = "auto",
+    channels_last: bool = True,
+    fused_optimizer: bool = True,
+    data_in_memory: bool = True,
+    data_in_memory_max_gb: float = 4.0,
     seed: int = 0,
     log_every: int = 50,
     sample_every: int = 1000,
@@ -215,19 +259,23 @@ def train(
     learning rate 2e-4, batch 64, 100k generator steps; (β1, β2, disc_iters) come from the
     optimizer gin files. ``eval_every=0`` evaluates only at the end (and not at all when
     ``eval_metrics`` is empty); likewise 0 for ``log_every``, ``sample_every`` and
-    ``checkpoint_every`` means only at the end. ``channels_last`` keeps images and
-    convolution weights in NHWC order, faster for these networks on CPUs (oneDNN) and on GPUs
-    with mixed precision.
+    ``checkpoint_every`` means only at the end.
+
+    The fast path (:mod:`zoo.fastpath`), each part a setting that turns it off:
+    ``mixed_precision`` (``"auto"``: bf16 autocast where the hardware multiplies bf16
+    natively, else fp32; ``"bf16"``; ``"no"``), ``channels_last`` (NHWC images and
+    convolution weights), ``fused_optimizer`` (single-kernel Adam) and ``data_in_memory``
+    (the decoded dataset held as one tensor when it needs at most ``data_in_memory_max_gb``).
     """
     output_dir = Path(output_dir)
     data = _build_dataset(dataset, "train")  # fails before any model is built
     accelerator = Accelerator(
-        mixed_precision=mixed_precision,
         log_with=tracker,
         project_config=ProjectConfiguration(str(output_dir), logging_dir=str(output_dir / "logs")),
         kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=True)],
     )
-    rank, world = accelerator.process_index, accelerator.num_processes
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    precision = resolve_precision(mixed_precision, device)
     torch.manual_seed(seed)  # identical initial weights on every process
     G, D = generator(channels=data.channels), discriminator(channels=data.channels)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -245,27 +293,47 @@ def train(
         disc_iters,
         learning_rate,
         (beta1, beta2),
+        precision,
+        fused_optimizer,
     )
     ema = ModelEmaV3(accelerator.unwrap_model(trainer.G), decay=ema_decay) if ema_decay else None
     extra = {"ema_generator": ema} if ema else {}
 
-    state: dict[str, Any] = {"best": None, "history": []}
+    state: dict[str, Any] = {"best": None, "history": [], "precision": precision}
     start = 0
     if (last := checkpoints.latest(output_dir / "checkpoints")) is not None:
         state = checkpoints.restore(accelerator, last, extra)
         start = state["step"]
         accelerator.print(f"Resuming from {last} at step {start}.")
+        if state.setdefault("precision", "no") != precision:
+            accelerator.print(
+                f"warning: this run started with mixed_precision={state['precision']!r} and "
+                f"resumes with {precision!r}: it continues (weights and Adam state are fp32) "
+                f"but no longer matches an uninterrupted run bit for bit. Bind "
+                f"train.mixed_precision = {state['precision']!r} to resume as it started."
+            )
+            state["precision"] = precision
 
     sampler = EpochBatches(len(data), batch_size, seed, rank, world, start * disc_iters)
-    loader = DataLoader(
-        data,
-        batch_sampler=sampler,
-        num_workers=num_workers,
-        pin_memory=accelerator.device.type == "cuda",
-    )
-    batches = _to_device(iter(loader), accelerator.device, memory_format)
+    in_memory = data_in_memory and fits_in_memory(data, data_in_memory_max_gb)
+    if in_memory:
+        batches = InMemoryBatches.load(data, device, memory_format).batches(sampler)
+    else:
+        loader = DataLoader(
+            data, batch_sampler=sampler, num_workers=num_workers, pin_memory=device.type == "cuda"
+        )
+        batches = _to_device(iter(loader), device, memory_format)
     fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(seed))
     fixed_y = torch.arange(64) % G.num_classes if G.num_classes else None
+    accelerator.print(
+        f"selfmod-zoo: device={device}, processes={world}, "
+        f"precision={'bf16 autocast' if precision == 'bf16' else 'fp32'} "
+        f"(mixed_precision={mixed_precision!r}), "
+        f"layout={'channels_last' if channels_last else 'contiguous'}, "
+        f"adam={'fused' if fused_optimizer else 'foreach'}, "
+        f"data={'in memory' if in_memory else f'streamed ({num_workers} workers)'}, "
+        f"output={output_dir}"
+    )
 
     accelerator.init_trackers("tensorboard", config=_hparams(locals()))
     bar = tqdm(
@@ -277,6 +345,7 @@ def train(
         dynamic_ncols=True,
     )
     losses: dict[str, float] = {}
+    monitor = LossMonitor(accelerator, output_dir / "checkpoints")
     sampling_model = ema.module if ema else accelerator.unwrap_model(trainer.G)
     last_saved = start
     started = time.perf_counter()
@@ -296,17 +365,30 @@ def train(
         out = trainer.step(batches)
         if ema is not None:
             ema.update(accelerator.unwrap_model(trainer.G), step=step)
-        losses = _finite_mean_losses(accelerator, out, step, output_dir / "checkpoints")
         done = step + 1
-        if _due(done, log_every, steps):
+        monitor.update(out, done)
+        due = {
+            name: _due(done, every, steps)
+            for name, every in (
+                ("log", log_every),
+                ("sample", sample_every),
+                ("eval", eval_every),
+                ("checkpoint", checkpoint_every),
+            )
+        }
+        due["eval"] = due["eval"] and bool(eval_metrics)
+        if not any(due.values()):
+            continue
+        losses = monitor.read()  # the only host sync of a step; raises on a NaN
+        if due["log"]:
             rate = (done - start) * batch_size * world / (time.perf_counter() - started)
             accelerator.log({**losses, "images_per_second": rate}, step=done)
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()} | {"img/s": f"{rate:.0f}"})
-        if accelerator.is_main_process and _due(done, sample_every, steps):
+        if accelerator.is_main_process and due["sample"]:
             _save_samples(
                 sampling_model, fixed_z, fixed_y, output_dir / "samples" / f"step_{done:08d}.png"
             )
-        if eval_metrics and _due(done, eval_every, steps):
+        if due["eval"]:
             metrics = {**evaluate_now(sampling_model), "step": done}
             state["history"].append(metrics)
             accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
@@ -315,7 +397,7 @@ def train(
                 if accelerator.is_main_process:
                     D = accelerator.unwrap_model(trainer.D)
                     _save_models(output_dir / "best", sampling_model, D, metrics)
-        if _due(done, checkpoint_every, steps):
+        if due["checkpoint"]:
             checkpoints.save(
                 accelerator, output_dir / "checkpoints", done, state, extra, keep_checkpoints
             )
@@ -333,6 +415,7 @@ def train(
         "best": state["best"],
         "steps": steps,
         "num_processes": world,
+        "precision": precision,
         "last_checkpoint": last_saved,
         "generator": accelerator.unwrap_model(trainer.G),
         "discriminator": accelerator.unwrap_model(trainer.D),
@@ -372,7 +455,9 @@ def _hparams(arguments: dict[str, Any]) -> dict[str, Any]:
         "disc_iters",
         "ema_decay",
         "seed",
-        "mixed_precision",
+        "precision",
+        "channels_last",
+        "fused_optimizer",
     )
     hparams = {k: arguments[k] for k in keep}
     G, D = arguments["G"], arguments["D"]

@@ -1,0 +1,181 @@
+"""The fast training path: one step equals the fp32 contiguous step within a stated tolerance,
+each setting really turns its part off, data in memory gives the very batches a DataLoader
+gives, and resume stays exact (or says why not, across precisions)."""
+
+import itertools
+
+import pytest
+import torch
+from accelerate import Accelerator
+from test_trainer import _tiny
+
+import zoo
+from registry.penalties import GradientPenalty
+from zoo import fastpath
+from zoo.benchmark import FP32_CONTIGUOUS, Variant, _trainer, setup_for
+from zoo.trainer import EpochBatches, train
+
+SNDCGAN = {
+    "train.generator": "@generator.sndcgan32",
+    "train.discriminator": "@discriminator.sndcgan32",
+    "generator.sndcgan32.width": "0.0625",
+    "discriminator.sndcgan32.width": "0.0625",
+}
+
+
+def _one_step(variant: Variant, penalty: str) -> tuple[dict, dict]:
+    """Losses and the gradients of G's and D's weights after one step (the D step's for D,
+    the G step's for G) from the same initial weights, data and randomness."""
+    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
+    if penalty == "gradient":
+        setup.penalty = GradientPenalty(10.0)
+    trainer = _trainer(Accelerator(cpu=True), setup, variant)
+    real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    layout = torch.channels_last if variant.channels_last else torch.contiguous_format
+    batches = itertools.repeat((real.contiguous(memory_format=layout), torch.zeros(16).long()))
+    torch.manual_seed(5)
+    losses = {k: float(v) for k, v in trainer.step(batches).items()}
+    grads = {
+        f"{role}.{name}": p.grad.float().clone()
+        for role, model in (("G", trainer.G), ("D", trainer.D))
+        for name, p in model.named_parameters()
+    }
+    return losses, grads
+
+
+@pytest.mark.parametrize(
+    ("variant", "tolerance"),
+    [
+        (Variant("no", True, True), 1e-3),  # layout, Adam kernel: fp32 rounding (seen: 1e-4)
+        (Variant("bf16", True, True), 5e-2),  # bf16 products (seen: 1.4e-2)
+    ],
+)
+@pytest.mark.parametrize("penalty", ["none", "gradient"])
+def test_one_fast_step_equals_the_fp32_step(variant, tolerance, penalty):
+    """Losses within ``tolerance`` (relative), and G's and D's gradients (all weights as one
+    vector: the biases before a batch norm have gradients of pure rounding noise) within
+    ``tolerance`` of the fp32 contiguous ones in relative norm."""
+    reference_losses, reference_grads = _one_step(FP32_CONTIGUOUS, penalty)
+    losses, grads = _one_step(variant, penalty)
+    for key, value in reference_losses.items():
+        assert losses[key] == pytest.approx(value, rel=tolerance, abs=1e-6), key
+    assert grads.keys() == reference_grads.keys()
+    for role in ("G", "D"):
+        keys = [k for k in grads if k.startswith(f"{role}.")]
+        ours = torch.cat([grads[k].flatten() for k in keys])
+        reference = torch.cat([reference_grads[k].flatten() for k in keys])
+        error = float((ours - reference).norm() / reference.norm())
+        assert error < tolerance, (role, error)
+
+
+def test_settings_turn_each_part_off(tmp_path, capsys):
+    seen: set[torch.dtype] = set()
+
+    def record_conv_dtype(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+            seen.add(output.dtype)
+
+    results = {}
+    for name, settings in {
+        "off": {
+            "train.mixed_precision": "'no'",
+            "train.channels_last": "False",
+            "train.fused_optimizer": "False",
+            "train.data_in_memory": "False",
+        },
+        "bf16": {"train.mixed_precision": "'bf16'"},
+    }.items():
+        zoo.parse(bindings=_tiny(tmp_path / name, 2, **SNDCGAN, **settings))
+        seen.clear()
+        handle = torch.nn.modules.module.register_module_forward_hook(record_conv_dtype)
+        try:
+            results[name] = train()
+        finally:
+            handle.remove()
+        results[name]["dtypes"] = set(seen)
+        results[name]["startup"] = capsys.readouterr().out
+
+    off = results["off"]
+    assert off["precision"] == "no" and off["dtypes"] == {torch.float32}
+    assert off["discriminator"].convs[1].parametrizations.weight.original.is_contiguous()
+    assert "layout=contiguous" in off["startup"] and "adam=foreach" in off["startup"]
+    assert "data=streamed" in off["startup"] and "precision=fp32" in off["startup"]
+    bf16 = results["bf16"]
+    assert bf16["precision"] == "bf16" and torch.bfloat16 in bf16["dtypes"]
+    assert (
+        "precision=bf16 autocast" in bf16["startup"] and "layout=channels_last" in bf16["startup"]
+    )
+    assert "data=in memory" in bf16["startup"] and "adam=fused" in bf16["startup"]
+    assert "device=cpu, processes=1" in bf16["startup"]
+
+
+def test_auto_precision_follows_the_hardware():
+    cpu = torch.device("cpu")
+    expected = "bf16" if torch.cpu._is_amx_tile_supported() else "no"
+    assert fastpath.resolve_precision("auto", cpu) == expected
+    assert fastpath.resolve_precision("no", cpu) == "no"
+    with pytest.raises(ValueError, match=r"loss scaling.*'bf16'"):
+        fastpath.resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="'auto', 'bf16', 'no'"):
+        fastpath.resolve_precision("fp8", cpu)
+
+
+def test_data_in_memory_gives_the_dataloaders_batches():
+    from torch.utils.data import DataLoader
+
+    from registry.datasets import synthetic
+
+    data = synthetic(split="train", num_samples=40, resolution=32, channels=1, num_classes=10)
+    sampler = EpochBatches(len(data), 8, seed=3, rank=0, world=1, start=2)
+    memory = fastpath.InMemoryBatches.load(data, torch.device("cpu"), torch.channels_last)
+    fast = memory.batches(sampler)
+    slow = iter(DataLoader(data, batch_sampler=sampler))
+    for _ in range(12):  # across epoch boundaries (5 batches per epoch)
+        (a, ya), (b, yb) = next(fast), next(slow)
+        assert a.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert torch.equal(ya, yb)
+    assert fastpath.fits_in_memory(data, 1.0) and not fastpath.fits_in_memory(data, 1e-6)
+
+
+def test_bf16_resume_is_exact_and_a_precision_change_is_announced(tmp_path, capsys):
+    common = {**SNDCGAN, "train.mixed_precision": "'bf16'", "train.checkpoint_every": "2"}
+    zoo.parse(bindings=_tiny(tmp_path / "straight", 4, **common))
+    straight = train()
+    zoo.parse(bindings=_tiny(tmp_path / "resumed", 2, **common))
+    train()
+    zoo.parse(bindings=_tiny(tmp_path / "resumed", 4, **common))
+    resumed = train()
+    assert resumed["losses"] == straight["losses"]
+    for role in ("generator", "discriminator"):
+        for key, value in straight[role].state_dict().items():
+            assert torch.equal(resumed[role].state_dict()[key], value), f"{role}.{key}"
+
+    capsys.readouterr()
+    changed = {**common, "train.mixed_precision": "'no'"}
+    zoo.parse(bindings=_tiny(tmp_path / "resumed", 6, **changed))
+    assert train()["precision"] == "no"
+    out = capsys.readouterr().out
+    assert "started with mixed_precision='bf16' and resumes with 'no'" in out
+    assert "train.mixed_precision = 'bf16'" in out
+
+
+def test_nan_is_caught_between_log_steps_before_a_checkpoint(tmp_path, monkeypatch):
+    from registry.losses import Hinge
+    from zoo import checkpoints
+    from zoo.trainer import TrainingDiverged
+
+    calls = []
+    original = Hinge.d_loss
+
+    def d_loss(self, real, fake):
+        calls.append(1)
+        value = original(self, real, fake)
+        return value * float("nan") if len(calls) == 3 else value
+
+    monkeypatch.setattr(Hinge, "d_loss", d_loss)
+    bindings = {**SNDCGAN, "train.log_every": "100", "train.checkpoint_every": "2"}
+    zoo.parse(bindings=_tiny(tmp_path, 10, **bindings))
+    with pytest.raises(TrainingDiverged, match=r"(?s)not finite at step 3.*step_00000002"):
+        train()
+    assert checkpoints.latest(tmp_path / "checkpoints").name == "step_00000002"
