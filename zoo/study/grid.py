@@ -43,7 +43,7 @@ __all__ = ["AxisValue", "Grid", "GridError", "Run", "load_grid", "study_grid"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 RESERVED = frozenset(
-    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step"}
+    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
     | {"fid", "is", "is_std", "kid", "kid_std", "prd_f8", "prd_f1_8", "log_cond"}
 )
 """Column names a study axis or tag may not use (the runner's columns and the metrics)."""

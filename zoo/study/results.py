@@ -41,6 +41,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any] | None:
     row["best_step"] = best.get("step")
     row["steps"] = (_json(run_dir / "final" / "config.json") or {}).get("metrics", {}).get("step")
     row["error"] = result.get("error")
+    row["commit"] = " ".join(spec.get("commits", []))
     return row
 
 

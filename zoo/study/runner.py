@@ -208,12 +208,31 @@ def _finish(run_dir: Path, outcome: Outcome) -> dict[str, Any]:
 def _train(run: Run, run_dir: Path, executor: Executor) -> Outcome:
     """One session; its wall time is added to ``run.json`` even when interrupted."""
     started = time.perf_counter()
+    spec = _read(run_dir / SPEC_FILE)
+    if (commit := code_version()) not in (commits := spec.setdefault("commits", [])):
+        commits.append(commit)  # each session's code: a resumed run may span several
+        _write(run_dir / SPEC_FILE, spec)
     try:
         return executor(run, run_dir)
     finally:
         spec = _read(run_dir / SPEC_FILE)
         spec["elapsed_s"] = round(spec["elapsed_s"] + time.perf_counter() - started, 2)
         _write(run_dir / SPEC_FILE, spec)
+
+
+def code_version() -> str:
+    """The git commit of this checkout (``+dirty`` with uncommitted changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "registry", "zoo", "scripts")
+    return commit + ("+dirty" if dirty else "")
 
 
 def validate(runs: Sequence[Run]) -> None:
