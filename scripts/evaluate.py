@@ -21,7 +21,7 @@ from accelerate import Accelerator
 
 import registry
 import zoo
-from zoo.evaluation import evaluate, prd_curve
+from zoo.evaluation import EVAL_BATCH_SIZE, evaluate, prd_curve
 from zoo.folder import gin_binding
 from zoo.metrics import plot_prd_curves, prd_to_max_f_beta_pair
 
@@ -37,7 +37,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: fid, is, kid, prd, jacobian",
     )
     parser.add_argument("--num-samples", type=int, default=10_000)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=EVAL_BATCH_SIZE,
+        help="images per batch for generation and feature extraction (memory only; the "
+        f"samples do not depend on it; default {EVAL_BATCH_SIZE})",
+    )
     parser.add_argument("--dataset", help="registered dataset (default: the run's train.dataset)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--extractor", help="feature extractor (default: the run's, or inception)")

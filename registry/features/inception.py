@@ -268,6 +268,9 @@ def load_inception_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor
 class FIDInceptionV3(nn.Module):
     """FID Inception-v3 feature extractor: 2048-d pool3 ``features`` and 1008 ``logits``.
 
+    ``logits`` are ``features @ fc.weight.T``, without the fc bias: the logits from which
+    Salimans et al.'s code and torch-fidelity compute the Inception Score.
+
     ``forward(images)`` takes ``N×C×H×W`` images in [-1, 1] with 1 or 3 channels and any size:
     gray is repeated to RGB and images are resized to 299×299 bilinearly (``align_corners=False``,
     no antialiasing), as pytorch-fid does. pytorch-fid maps [0, 1] inputs to [-1, 1], the range
@@ -353,5 +356,8 @@ class FIDInceptionV3(nn.Module):
         x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
         x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
         features = torch.flatten(self.avgpool(x), 1)
-        logits = self.fc(self.dropout(features))
+        # The Inception Score's logits: pool3 times the fc weight, without the fc bias, as in
+        # Salimans et al.'s code (matmul with softmax/logits/MatMul's weight) and torch-fidelity
+        # (logits_unbiased); with the bias, IS would not match published numbers.
+        logits = self.dropout(features) @ self.fc.weight.T
         return {"features": features, "logits": logits}
