@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import zoo
+from zoo.errors import one_line
 from zoo.sampling import generate, interpolation, save_gif, save_grid, save_npz, save_pngs
 
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--num and --batch-size must be >= 1.")
         print(run(args))
     except (zoo.ZooError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import zoo
 from registry import RegistryError
+from zoo.errors import one_line
 from zoo.runs import prepare_run
 from zoo.trainer import TrainingDiverged, train
 
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         TrainingDiverged,
         ValueError,  # zoo.ConfigError, and settings that do not fit the data (resolution...)
     ) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     print(f"done: {result['steps']} steps; best {result['best']}")
     return 0

@@ -202,14 +202,13 @@ class FIDInceptionE(nn.Module):
 
 def _missing(message: str, repo_id: str, filename: str) -> InceptionWeightsNotFoundError:
     return InceptionWeightsNotFoundError(
-        f"{message}\nThe FID Inception weights ({filename}, pytorch-fid's port of the TF "
-        f"2015-12-05 graph, from {SOURCE_URL}) are needed. Provide them by one of:\n"
-        f"  1. an explicit path: weights_path=... (gin: feature_extractor.inception.weights_path)\n"
-        f"  2. the environment variable: export {ENV_VAR}=/path/to/{filename} "
-        f"(a .safetensors copy works too)\n"
-        f"  3. the Hugging Face Hub cache: huggingface-cli download {repo_id} {filename} "
-        f"(or `hf download {repo_id} {filename}`)\n"
-        f"No other weights are substituted: FIDs from other Inception weights are not comparable."
+        f"{message} The FID Inception weights ({filename}, pytorch-fid's port of the TF "
+        f"2015-12-05 graph, from {SOURCE_URL}) are needed: pass weights_path=... (gin: "
+        f"feature_extractor.inception.weights_path), or export {ENV_VAR}=/path/to/{filename} "
+        f"(a .safetensors copy works too), or put them in the Hugging Face Hub cache with "
+        f"`hf download {repo_id} {filename}` (older clients: `huggingface-cli download "
+        f"{repo_id} {filename}`). No other weights are substituted: FIDs from other Inception "
+        f"weights are not comparable."
     )
 
 
