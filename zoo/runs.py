@@ -52,6 +52,11 @@ RESUMABLE = (
     "train.num_workers",
     "train.tracker",
     "train.progress",
+    "train.mixed_precision",  # the trainer warns that the run no longer matches bit for bit
+    "train.channels_last",
+    "train.fused_optimizer",
+    "train.data_in_memory",
+    "train.data_in_memory_max_gb",
     "dataset.*.root",
     "dataset.*.data_dir",
     "dataset.*.cache_dir",
@@ -60,7 +65,8 @@ RESUMABLE = (
 )
 """Bindings (shell patterns) that may differ when a run resumes: how long it trains, how often
 it logs, samples, evaluates and checkpoints, the learning rate (applied to the restored
-optimizers), and where data and weights are found. Everything else defines the run."""
+optimizers), speed settings (precision, memory layout, fused Adam, data in memory) and where
+data and weights are found. Everything else defines the run."""
 RESUME_RECORD = "# resumed at step "
 """Prefix of the comment lines that record changed settings in a run's config.gin."""
 
