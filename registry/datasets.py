@@ -9,8 +9,9 @@ unlabeled). ``name`` identifies the data (evaluation caches real-data statistics
 
 A missing dataset raises :class:`DatasetNotFoundError` at construction, with what is missing and
 how to get it. Hub datasets go through ``datasets.load_dataset`` (the cached copy is used when
-the Hub is unreachable; with ``HF_HUB_OFFLINE=1`` a missing one fails at once instead of after
-the client's retries); ``data_dir`` reads a local copy instead (a folder of images, a downloaded
+the Hub is unreachable; one in neither the datasets cache nor the Hub cache fails at once when
+``HF_HUB_OFFLINE=1`` is set or the Hub endpoint takes no connection, instead of after the
+client's retries); ``data_dir`` reads a local copy instead (a folder of images, a downloaded
 Hub repository, or a ``save_to_disk`` directory). Images are resized on the shorter side
 (bilinear, antialiased) and center-cropped with torch.
 
@@ -32,7 +33,10 @@ import gzip
 import logging
 import math
 import os
+import re
+import socket
 import struct
+import urllib.parse
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -435,10 +439,53 @@ def _load_local(data_dir: Path, name: str, cache_dir: PathLike | None) -> Any:
         raise DatasetNotFoundError(f"{name}: no dataset found in {data_dir}: {error}") from error
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"[-_.]", "", text.lower())
+
+
+def _in_local_cache(hf_path: str, cache_dir: PathLike | None) -> bool:
+    """Whether the datasets cache (a prepared copy) or the Hub cache (downloaded files) holds
+    ``hf_path``; then ``load_dataset`` can work without the Hub."""
+    import datasets
+    import huggingface_hub.constants
+
+    hub_copy = Path(huggingface_hub.constants.HF_HUB_CACHE) / (
+        "datasets--" + hf_path.replace("/", "--")
+    )
+    if hub_copy.is_dir():
+        return True
+    prepared = Path(cache_dir or datasets.config.HF_DATASETS_CACHE)
+    wanted = _squash(hf_path.replace("/", "___"))  # datasets' {namespace}___{name} folders
+    return prepared.is_dir() and any(_squash(p.name) == wanted for p in prepared.iterdir())
+
+
+def _hub_unreachable(timeout: float = 3.0) -> ConnectionError | None:
+    """Why the Hub cannot be reached (offline mode, or no TCP connection to the endpoint within
+    ``timeout`` seconds), or None. Behind a proxy the client is left to try."""
+    import datasets
+    import huggingface_hub.constants as hub
+
+    if datasets.config.HF_HUB_OFFLINE or hub.HF_HUB_OFFLINE:
+        return ConnectionError("HF_HUB_OFFLINE is set")
+    proxies = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    if any(os.environ.get(v) or os.environ.get(v.lower()) for v in proxies):
+        return None
+    url = urllib.parse.urlsplit(hub.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        return ConnectionError(f"cannot connect to {hub.ENDPOINT}: {error}")
+    return None
+
+
 def _load_hub(hf_path: str, name: str, cache_dir: PathLike | None, revision: str | None) -> Any:
     import datasets
 
     cache = None if cache_dir is None else str(cache_dir)
+    # Not cached and no Hub: fail now, not after the client's ~50 s of retries.
+    if not _in_local_cache(hf_path, cache_dir) and (why := _hub_unreachable()) is not None:
+        raise _hub_not_found(name, hf_path, cache_dir, why) from why
     try:
         return datasets.load_dataset(hf_path, cache_dir=cache, revision=revision)
     except _hub_errors() as error:

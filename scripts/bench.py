@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 import registry
+from zoo.errors import one_line
 
 
 def _build_extractor(name: str) -> tuple[torch.nn.Module, str]:
@@ -407,7 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (registry.RegistryError, FileNotFoundError, ValueError) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

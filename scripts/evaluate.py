@@ -21,7 +21,9 @@ from accelerate import Accelerator
 
 import registry
 import zoo
-from zoo.evaluation import evaluate, prd_curve
+from registry import RegistryError
+from zoo.errors import one_line
+from zoo.evaluation import EVAL_BATCH_SIZE, METRICS, evaluate, prd_curve
 from zoo.folder import gin_binding
 from zoo.metrics import plot_prd_curves, prd_to_max_f_beta_pair
 
@@ -37,7 +39,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: fid, is, kid, prd, jacobian",
     )
     parser.add_argument("--num-samples", type=int, default=10_000)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=EVAL_BATCH_SIZE,
+        help="images per batch for generation and feature extraction (memory only; the "
+        f"samples do not depend on it; default {EVAL_BATCH_SIZE})",
+    )
     parser.add_argument("--dataset", help="registered dataset (default: the run's train.dataset)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--extractor", help="feature extractor (default: the run's, or inception)")
@@ -46,14 +54,35 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _check_args(args: argparse.Namespace) -> list[str]:
+    """The metrics asked for; bad arguments raise ValueError before anything is loaded."""
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if unknown := [m for m in metrics if m not in METRICS]:
+        raise ValueError(f"unknown metrics {unknown}: --metrics takes {', '.join(METRICS)}.")
+    if not metrics:
+        raise ValueError(f"--metrics is empty: name some of {', '.join(METRICS)}.")
+    if args.num_samples < 2 or args.batch_size < 1:
+        raise ValueError("--num-samples must be >= 2 and --batch-size >= 1.")
+    if "is" in metrics and args.num_samples < 10:
+        raise ValueError("IS uses 10 splits: --num-samples must be >= 10.")
+    if args.out is not None and args.out.is_file():
+        raise ValueError(f"--out {args.out} is a file; metrics.json and prd.png go to a folder.")
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    accelerator = Accelerator()
     try:
-        generator = zoo.load(args.model, device=accelerator.device)
-    except zoo.ZooError as error:
-        print(f"error: {error}", file=sys.stderr)
+        return _run(args, _check_args(args))
+    except (zoo.ZooError, RegistryError, FileNotFoundError, ValueError, OSError) as error:
+        # FileNotFoundError: a missing dataset or Inception weights (the message says where)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _run(args: argparse.Namespace, metrics: list[str]) -> int:
+    accelerator = Accelerator()
+    generator = zoo.load(args.model, device=accelerator.device)
     gin_config = generator.checkpoint_info.get("gin_config", "")
     run_config = Path(args.model) / "config.gin"
     if not gin_config and run_config.is_file():
@@ -61,20 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     dataset_name = args.dataset or gin_binding(gin_config, "train.dataset")
     extractor = args.extractor or gin_binding(gin_config, "train.eval_extractor") or "inception"
     if dataset_name is None:
-        print(
-            "error: the checkpoint does not say which dataset it was trained on; "
-            "pass --dataset NAME",
-            file=sys.stderr,
+        raise ValueError(
+            "the checkpoint does not say which dataset it was trained on; pass --dataset NAME"
         )
-        return 1
     zoo.parse(bindings=[gin_config])  # the run's dataset settings (root, resolution, ...)
-    try:
-        dataset = registry.create("dataset", dataset_name, split=args.split)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    dataset = registry.create("dataset", dataset_name, split=args.split)
     common = dict(
         num_samples=args.num_samples,
         extractor=extractor,

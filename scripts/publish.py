@@ -16,12 +16,13 @@ marks the entry "unpublished" (or "shipped" with --ship). Uploading needs `hf au
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 from pathlib import Path
 
 from zoo import catalog, hub
-from zoo.errors import ZooError
+from zoo.errors import ZooError, one_line
 from zoo.export import SHIPPED_FILES, export_run
 from zoo.folder import MODEL_FILE
 from zoo.weights import sha256_file
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntry:
     """Export, upload unless ``--dry-run``, ship if asked, and update the catalog."""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.repo_id):
+        raise ValueError(f"--repo-id {args.repo_id!r} is not a Hub repo id: write ORG/NAME.")
     name = args.name or args.repo_id.split("/")[-1]
     out = args.out or args.run_dir / "export" / name
     config = export_run(
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         publish(args)
     except (ZooError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 

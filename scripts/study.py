@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from zoo import ConfigError
+from zoo.errors import one_line
 from zoo.study import GridError, StudyError, collect, load_grid, make_executor, run_study
 from zoo.study.results import RESULTS_FILE
 from zoo.study.runner import LAUNCHERS
@@ -48,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
+    if not Path(args.output).is_dir():
+        raise FileNotFoundError(f"no study folder at {args.output}")
     table = collect(args.output)
     table.to_csv(Path(args.output) / RESULTS_FILE, index=False)
     print(f"{Path(args.output) / RESULTS_FILE}: {len(table)} runs")
@@ -120,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, GridError, StudyError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ConfigError, GridError, StudyError, OSError, ValueError) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
 
 

@@ -5,7 +5,10 @@
     accelerate launch scripts/train.py --gin gin/imagenet_pcgan_sbn.gin
 
 Rerunning the same command resumes from the newest checkpoint in the output folder; the
-folder's config.gin reproduces the run: ``python scripts/train.py --gin RUN/config.gin``.
+folder's config.gin reproduces the run: ``python scripts/train.py --gin RUN/config.gin``. A rerun
+whose config differs from the run's is refused before anything is written, except for the
+settings that may change on resume (``zoo.runs.RESUMABLE``: steps, learning rate, intervals...),
+which are applied and recorded in config.gin.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import sys
 from pathlib import Path
 
 import zoo
+from registry import RegistryError
+from zoo.errors import one_line
+from zoo.runs import prepare_run
 from zoo.trainer import TrainingDiverged, train
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "gin" / "quickstart.gin"
@@ -46,10 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         bindings.append(f"train.output_dir = {str(args.output)!r}")
     try:
-        config = zoo.parse(args.gin or [QUICKSTART], bindings)
-        result = train(gin_config=config)
-    except (zoo.ConfigError, FileNotFoundError, TrainingDiverged) as error:
-        print(f"error: {error}", file=sys.stderr)
+        run = prepare_run(args.gin or [QUICKSTART], bindings)
+        for key, (old, new) in run.changes.items():
+            print(f"changed on resume: {key}: {old} -> {new}")
+        result = train(gin_config=run.config)
+    except (
+        zoo.ZooError,
+        FileNotFoundError,
+        RegistryError,
+        TrainingDiverged,
+        ValueError,  # zoo.ConfigError, and settings that do not fit the data (resolution...)
+    ) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     print(f"done: {result['steps']} steps; best {result['best']}")
     return 0

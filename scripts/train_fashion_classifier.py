@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import registry
 from registry.features.fashion_classifier import SHIPPED_WEIGHTS, FashionClassifier
+from zoo.errors import one_line
 
 DESCRIPTION = __doc__
 
@@ -113,5 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.epochs < 1 or args.batch_size < 1:
+            raise ValueError("--epochs and --batch-size must be >= 1.")
+        if Path(args.out).is_dir():
+            raise ValueError(f"--out {args.out} is a folder; name a .safetensors file.")
+        train(args)
+    except (FileNotFoundError, ValueError, OSError) as error:  # e.g. no Fashion-MNIST files
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    train(build_parser().parse_args())
+    sys.exit(main())

@@ -325,6 +325,47 @@ def test_hub_dataset_not_cached_offline(factory, repo, tmp_path, monkeypatch):
     assert info.value.__cause__ is not None
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once closed
+
+
+def test_hub_dataset_not_cached_and_hub_unreachable_fails_fast(tmp_path, monkeypatch):
+    """Not offline, but the endpoint takes no connection: no ~50 s of client retries."""
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(hf.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hf.config, "HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(hf.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    start = time.monotonic()
+    with pytest.raises(D.DatasetNotFoundError) as info:
+        D.cifar10(split="test")
+    assert time.monotonic() - start < 5
+    message = str(info.value)
+    assert "uoft-cs/cifar10" in message and "--repo-type dataset" in message
+    assert f"cannot connect to {endpoint}" in message
+
+
+def test_local_cache_is_found_in_either_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert not D._in_local_cache("uoft-cs/cifar10", tmp_path / "datasets")
+    (tmp_path / "datasets" / "uoft-cs___cifar10").mkdir(parents=True)  # prepared by datasets
+    assert D._in_local_cache("uoft-cs/cifar10", tmp_path / "datasets")
+    assert not D._in_local_cache("ILSVRC/imagenet-1k", tmp_path / "datasets")
+    (tmp_path / "hub" / "datasets--ILSVRC--imagenet-1k").mkdir(parents=True)  # downloaded files
+    assert D._in_local_cache("ILSVRC/imagenet-1k", tmp_path / "datasets")
+
+
 # --------------------------------------------------------------------------------------------
 # Synthetic data and registration
 # --------------------------------------------------------------------------------------------

@@ -52,3 +52,33 @@ def test_evaluate_a_run_folder(tmp_path, capsys, monkeypatch):
 def test_evaluate_unknown_model_fails_clearly(capsys):
     assert _script().main(["no-such-model-anywhere"]) == 1
     assert "no-such-model-anywhere" in capsys.readouterr().err
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_missing_inception_weights_is_one_line(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("SELFMOD_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    argv = ["selfmod-sndcgan-fashion_mnist", "--dataset", "synthetic", "--extractor", "inception"]
+    assert _script().main([*argv, "--metrics", "fid", "--out", str(tmp_path / "eval")]) == 1
+    err = _one_line_error(capsys)
+    assert "SELFMOD_INCEPTION_WEIGHTS" in err and "hf download" in err
+    assert "In call to configurable" not in err
+
+
+def test_bad_arguments_are_one_line(tmp_path, capsys):
+    script = _script()
+    assert script.main(["/tmp/nonexistent-selfmod-run"]) == 1
+    err = _one_line_error(capsys)
+    assert "does not exist" in err and "hf-hub:" not in err
+    assert script.main(["selfmod-sndcgan-fashion_mnist", "--metrics", "fid,foo"]) == 1
+    assert "unknown metrics ['foo']" in _one_line_error(capsys)
+    assert script.main(["selfmod-sndcgan-fashion_mnist", "--dataset", "nosuch"]) == 1
+    assert "Unknown dataset 'nosuch'" in _one_line_error(capsys)

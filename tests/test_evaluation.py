@@ -119,6 +119,16 @@ def test_generated_samples_do_not_depend_on_batch_size_split(extractor):
     c = generated_features(generator, extractor, seed=4, **kwargs)
     torch.testing.assert_close(a["features"], b["features"])
     assert not torch.allclose(a["features"], c["features"])
+    # The evaluation batch size (memory only) does not change the samples.
+    small = generated_features(generator, extractor, seed=3, num_samples=50, batch_size=7)
+    torch.testing.assert_close(a["features"], small["features"], rtol=1e-5, atol=1e-5)
+
+
+def test_eval_batch_size_is_its_own_setting():
+    import inspect
+
+    for function in (evaluate, generated_features, real_statistics, prd_curve):
+        assert inspect.signature(function).parameters["batch_size"].default == 250
 
 
 def test_real_data_scores_better_than_noise(tmp_path, dataset, extractor):

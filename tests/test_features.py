@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -17,6 +18,7 @@ from registry.features.inception import (
     InceptionWeightsNotFoundError,
     resolve_inception_weights,
 )
+from zoo.metrics.inception_score import inception_score_from_logits
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -102,6 +104,45 @@ def test_inception_loads_pth_from_path_and_safetensors_from_env(
     model = registry.create("feature_extractor", "inception")
     assert isinstance(model, FIDInceptionV3) and model.weights_path == st
     _check_outputs(model, random_inception_state)
+
+
+def _independent_inception_score(logits: np.ndarray, splits: int) -> float:
+    """Salimans et al.'s formula, written out in numpy: mean over splits of
+    exp(mean_x KL(p(y|x) || p(y)))."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    scores = []
+    for part in np.array_split(log_p, splits):
+        p = np.exp(part)
+        kl = p * (part - np.log(p.mean(axis=0, keepdims=True)))
+        scores.append(np.exp(kl.sum(axis=1).mean()))
+    return float(np.mean(scores))
+
+
+def test_inception_score_uses_the_logits_without_the_fc_bias():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = FIDInceptionV3(pretrained=False, resize=False)  # random weights, small inputs
+    images = torch.rand(6, 3, 75, 75, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    rng = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        # Random features differ little between images: a weight orthogonal to their mean,
+        # scaled to logits of spread 3, makes the class probabilities differ.
+        mean = model(images)["features"].double().mean(dim=0)
+        weight = torch.randn(1008, 2048, generator=rng, dtype=torch.float64)
+        weight -= torch.outer(weight @ mean, mean) / (mean @ mean)
+        weight *= 3 / (model(images)["features"].double() @ weight.T).std()
+        model.fc.weight.copy_(weight)
+        model.fc.bias.copy_(torch.randn(1008, generator=rng) * 3)
+        out = model(images)
+    features = out["features"].double().numpy()
+    weight, bias = (p.detach().double().numpy() for p in (model.fc.weight, model.fc.bias))
+    unbiased = features @ weight.T  # the logits of Salimans et al.'s code and torch-fidelity
+    np.testing.assert_allclose(out["logits"].double().numpy(), unbiased, rtol=1e-4, atol=1e-3)
+    score, _ = inception_score_from_logits(out["logits"], splits=2)
+    assert score == pytest.approx(_independent_inception_score(unbiased, 2), rel=1e-4)
+    assert score > 1.1  # the images are told apart: a meaningful comparison
+    assert abs(score - _independent_inception_score(unbiased + bias, 2)) > 1e-2  # bias matters
 
 
 class NotAStateDict:

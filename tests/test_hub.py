@@ -297,9 +297,37 @@ def test_cached_file_with_another_sha256_is_refused(tmp_path, monkeypatch, hf_en
     message = str(info.value)
     assert pinned in message and sha256_file(folder / MODEL_FILE) in message
     assert "hf cache rm model/selfmod-zoo/tiny" in message
-    # the same repo@revision through an hf-hub: name is checked against the catalog's pin too
+    # the same repo@revision through an hf-hub: name is checked against the catalog's pin too,
+    # also when no revision is named and the branch resolves to the pinned commit
+    for name in (f"hf-hub:selfmod-zoo/tiny@{revision}", "hf-hub:selfmod-zoo/tiny"):
+        with pytest.raises(zoo.ChecksumError):
+            zoo.load(name)
     with pytest.raises(zoo.ChecksumError):
-        zoo.load(f"hf-hub:selfmod-zoo/tiny@{revision}")
+        zoo.load("tiny", revision="main")  # a branch name that resolves to the pin
+
+
+def test_hub_name_resolving_to_the_pinned_commit_is_checked(tmp_path, monkeypatch, hf_env):
+    folder, G = _folder(tmp_path / "f")
+    revision = "a" * 40
+    snapshot = _lay_out_cache(hf_env, "selfmod-zoo/tiny", revision, folder)
+    catalog.update_entry(
+        "tiny",
+        status="published",
+        revision=revision,
+        sha256=sha256_file(folder / MODEL_FILE),
+        architecture="sndcgan32",
+        model_args=G.config,
+        repo_id="selfmod-zoo/tiny",
+    )
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    loaded = zoo.load("hf-hub:selfmod-zoo/tiny")  # main -> the pinned commit: checked, loads
+    assert loaded.checkpoint_info["sha256"] == sha256_file(folder / MODEL_FILE)
+    assert loaded.checkpoint_info["commit"] == revision
+    blob = (snapshot / MODEL_FILE).resolve()
+    tampered = _folder(tmp_path / "other", norm="bn")[0] / MODEL_FILE
+    blob.write_bytes(tampered.read_bytes())  # a valid file, but not the published one
+    with pytest.raises(zoo.ChecksumError, match="catalog pins"):
+        zoo.load("hf-hub:selfmod-zoo/tiny")
 
 
 def test_truncated_file_in_the_cache_says_how_to_redownload(tmp_path, monkeypatch, hf_env):

@@ -240,6 +240,16 @@ def test_unknown_names_get_suggestions():
         zoo.load("org/repo")
 
 
+def test_missing_paths_get_no_hub_hint(tmp_path):
+    for path in ("/tmp/nonexistent-selfmod", "./runs/nothing", "runs/a/b", "~/x/y"):
+        with pytest.raises(zoo.UnknownModelError, match="does not exist") as info:
+            zoo.load(path)
+        assert "hf-hub" not in str(info.value)
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(zoo.UnknownModelError, match="is a file, not a checkpoint folder"):
+        zoo.load(tmp_path / "weights.bin")
+
+
 def test_list_models_filters(tmp_catalog):
     common = {"architecture": "sndcgan32", "model_args": {}, "repo_id": "o/x"}
     catalog.update_entry("selfmod-a-cifar10", status="recipe", gin_file="gin/x.gin", **common)

@@ -1,20 +1,38 @@
 """Run checkpoints: Accelerate's state (weights as safetensors) plus the trainer's own state,
 written under a temporary name and renamed into place, so the newest ``step_*`` folder is
-always complete. Older ones beyond a retention limit are removed."""
+always complete. Older ones beyond a retention limit are removed.
+
+:func:`restore_latest` reads every file of the newest checkpoint before loading it: a damaged
+one (truncated, overwritten) is renamed ``corrupt_step_*`` (kept, never deleted, and no longer
+listed) and the next older complete checkpoint is used instead."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
+from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
-__all__ = ["STATE_FILE", "latest", "list_checkpoints", "restore", "save"]
+from zoo.errors import CheckpointError
+
+__all__ = [
+    "STATE_FILE",
+    "apply_learning_rate",
+    "find_damage",
+    "latest",
+    "list_checkpoints",
+    "restore",
+    "restore_latest",
+    "save",
+]
 
 STATE_FILE = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
@@ -83,11 +101,101 @@ def restore(
         for name, module in (extra_modules or {}).items():
             module.load_state_dict(load_file(checkpoint / f"{name}.safetensors"))
     except Exception as error:
-        raise RuntimeError(
-            f"Checkpoint {checkpoint} is unreadable ({error}). Move it aside to resume from "
-            f"the previous one, or start afresh in another output directory."
+        raise CheckpointError(
+            f"Checkpoint {checkpoint} does not fit this run's models ({error}). Its files read "
+            f"correctly, so the run's settings must differ from the ones that wrote it: resume "
+            f"with the run's own config (--gin RUN/config.gin), or train into another folder."
         ) from error
     return state
+
+
+def find_damage(checkpoint: str | Path) -> str | None:
+    """None when every file of ``checkpoint`` reads back, else what is wrong with which file.
+
+    Safetensors files are parsed whole (a truncated or overwritten file fails), the other
+    files of Accelerate's state are unpickled as Accelerate does (tensors only) and the
+    trainer state must be JSON with a step."""
+    checkpoint = Path(checkpoint)
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                load_file(str(path), device="cpu")
+            elif path.suffix in (".bin", ".pkl", ".pt"):
+                accelerate_load(str(path), map_location="cpu")
+            elif path.name == STATE_FILE:
+                int(json.loads(path.read_text())["step"])
+        except Exception as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return f"{path} is corrupt or truncated ({reason})"
+    return None
+
+
+def _move_aside(checkpoint: Path) -> Path:
+    """Rename ``step_N`` to ``corrupt_step_N`` (``.1``, ``.2``... if taken); never delete."""
+    target = checkpoint.with_name(f"corrupt_{checkpoint.name}")
+    n = 0
+    while target.exists():
+        n += 1
+        target = checkpoint.with_name(f"corrupt_{checkpoint.name}.{n}")
+    checkpoint.rename(target)
+    return target
+
+
+def _pick(accelerator: Accelerator, directory: Path) -> Path | None:
+    """The newest checkpoint whose files all read back (main process decides, damaged ones
+    are moved aside and reported); every process gets the same answer."""
+    if not accelerator.is_main_process:
+        chosen = None
+    else:
+        chosen, last_damage = None, None
+        for candidate in reversed(list_checkpoints(directory)):
+            damage = find_damage(candidate)
+            if damage is None:
+                chosen = candidate
+                break
+            moved = _move_aside(candidate)
+            last_damage = f"checkpoint {candidate} is damaged: {damage}; moved it aside to {moved}"
+            print(f"warning: {last_damage}.", flush=True)
+        if chosen is not None and last_damage is not None:
+            print(f"Falling back to the newest complete checkpoint, {chosen}.", flush=True)
+        if chosen is None and last_damage is not None:
+            chosen = CheckpointError(
+                f"{last_damage} and no complete earlier checkpoint is left. Put a good copy "
+                f"back, or rerun to train from step 0."
+            )
+    if accelerator.num_processes > 1:
+        chosen = broadcast_object_list([chosen], from_process=0)[0]
+    if isinstance(chosen, CheckpointError):
+        raise chosen
+    return chosen
+
+
+def restore_latest(
+    accelerator: Accelerator,
+    directory: str | Path,
+    extra_modules: dict[str, torch.nn.Module] | None = None,
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """Restore the newest checkpoint of ``directory`` whose files all read back; return it and
+    its trainer state, or ``(None, None)`` when there is none to resume from.
+
+    Damaged checkpoints are renamed ``corrupt_step_*`` (kept) with a message naming the damaged
+    file; when only damaged ones are found a :class:`~zoo.errors.CheckpointError` names it."""
+    chosen = _pick(accelerator, Path(directory))
+    if chosen is None:
+        return None, None
+    return chosen, restore(accelerator, chosen, extra_modules)
+
+
+def apply_learning_rate(optimizers: Sequence[torch.optim.Optimizer], lr: float) -> float | None:
+    """Set every parameter group's learning rate to ``lr`` (restored optimizer state carries the
+    old one); return the old rate when it differed, else None."""
+    old = None
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            if group["lr"] != lr:
+                old = group["lr"]
+                group["lr"] = lr
+    return old
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

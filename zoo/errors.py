@@ -9,6 +9,7 @@ __all__ = [
     "UnknownModelError",
     "WeightsNotAvailableError",
     "ZooError",
+    "one_line",
 ]
 
 
@@ -37,3 +38,10 @@ class NotPublishedError(ZooError, LookupError):
 
 class WeightsNotAvailableError(ZooError, FileNotFoundError):
     """Weights that are neither local nor in the Hub cache, and the Hub cannot be reached."""
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line, for a script's ``error: ...``: gin's "In call to
+    configurable ..." annotation dropped, the remaining lines joined."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith("In call to config"))

@@ -32,9 +32,11 @@ from zoo.metrics.fid import StreamingStats, frechet_distance
 from zoo.metrics.inception_score import inception_score_from_logits
 from zoo.metrics.kid import kernel_inception_distance
 from zoo.metrics.prd import compute_prd_from_embedding, plot_prd_curves, prd_to_max_f_beta_pair
+from zoo.sampling import latents
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
+    "EVAL_BATCH_SIZE",
     "METRICS",
     "RealStatistics",
     "evaluate",
@@ -46,6 +48,9 @@ __all__ = [
 ]
 
 DEFAULT_CACHE_DIR = Path("~/.cache/selfmod_zoo/stats")
+EVAL_BATCH_SIZE = 250
+"""Default images per batch for generation and feature extraction: set by memory (the
+extractor's activations), not by the training batch size; results do not depend on it."""
 METRICS = ("fid", "is", "kid", "prd", "jacobian")
 """Metric names accepted by :func:`evaluate` and the keys each adds to its result:
 fid -> fid; is -> is, is_std; kid -> kid, kid_std; prd -> prd_f8, prd_f1_8;
@@ -203,7 +208,7 @@ def real_statistics(
     extractor: str | nn.Module = "inception",
     *,
     num_samples: int = 10_000,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     accelerator: Any = None,
     cache_dir: str | os.PathLike | bool | None = None,
     progress: bool = True,
@@ -248,10 +253,6 @@ def real_statistics(
 # --- generated data ---------------------------------------------------------------------
 
 
-def _batch_seed(seed: int, batch: int) -> int:
-    return (seed * 1_000_003 + batch) % (2**63 - 1)
-
-
 def _quantize(images: torch.Tensor) -> torch.Tensor:
     """Clamp to [-1, 1] and round to the 256 levels of an 8-bit image."""
     return torch.round((images.clamp(-1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
@@ -262,15 +263,16 @@ def generated_features(
     extractor: str | nn.Module = "inception",
     *,
     num_samples: int = 10_000,
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     accelerator: Any = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, torch.Tensor]:
     """``{"features", "logits"}`` of ``num_samples`` generated images (all ranks, same order).
 
-    ``z ~ N(0, I)`` (and uniform labels for a conditional generator) is drawn per global batch
-    from ``seed``, so samples do not depend on the number of processes.
+    ``z ~ N(0, I)`` (and uniform labels for a conditional generator) is sample ``i`` of the
+    stream of ``seed`` (:func:`zoo.sampling.latents`), so samples depend neither on the batch
+    size nor on the number of processes; ``scripts/sample.py --seed`` writes the same images.
     """
     model = _unwrap(generator, accelerator)
     z_dim, num_classes = int(model.z_dim), int(getattr(model, "num_classes", 0) or 0)
@@ -289,14 +291,12 @@ def generated_features(
         )
         for b in bar:
             size = min(batch_size, num_samples - b * batch_size)
-            gen = torch.Generator().manual_seed(_batch_seed(seed, b))
-            z = torch.randn(size, z_dim, generator=gen).to(device)
+            z, y = latents(z_dim, num_classes, b * batch_size, size, seed)
             with torch.inference_mode():
                 if num_classes > 0:
-                    y = torch.randint(num_classes, (size,), generator=gen).to(device)
-                    images = model(z, y)
+                    images = model(z.to(device), y.to(device))
                 else:
-                    images = model(z)
+                    images = model(z.to(device))
             out = _embed(extractor, _quantize(images.float()))
             feats.append(out["features"])
             logits.append(out["logits"])
@@ -376,7 +376,7 @@ def evaluate(
     metrics: Sequence[str] = ("fid", "is"),
     num_samples: int = 10_000,
     extractor: str | nn.Module = "inception",
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     accelerator: Any = None,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
@@ -389,7 +389,8 @@ def evaluate(
     "is_std", "kid", "kid_std", "prd_f8", "prd_f1_8", "log_cond" to floats, identical on every
     process. ``num_samples`` generated images are compared with as many real ones (fewer if the
     dataset is smaller). IS uses 10 splits, KID 100 subsets of up to 1000, PRD 20 clusters,
-    1001 angles and 10 runs on balanced sets.
+    1001 angles and 10 runs on balanced sets. ``batch_size`` (images per batch for generation
+    and feature extraction) is a matter of memory only: the samples do not depend on it.
     """
     metrics = _check_metrics(metrics)
     model = _unwrap(generator, accelerator)
@@ -441,7 +442,7 @@ def prd_curve(
     *,
     num_samples: int = 10_000,
     extractor: str | nn.Module = "inception",
-    batch_size: int = 64,
+    batch_size: int = EVAL_BATCH_SIZE,
     accelerator: Any = None,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,

@@ -9,6 +9,7 @@ architecture (:func:`create` only), an existing directory (a checkpoint folder, 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from zoo.weights import verify_sha256
 __all__ = ["create", "list_models", "load"]
 
 _LOCAL_PREFIX = "local-dir:"
+_HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+"""What a Hub repo id looks like (ORG/NAME): only such names get the 'hf-hub:' hint."""
 
 
 def list_models(pattern: str | Sequence[str] | None = None, pretrained: bool = False) -> list[str]:
@@ -122,20 +125,22 @@ def _from_entry(entry: catalog.CatalogEntry, revision: str | None) -> _Located:
     if revision is None and not entry.is_published:
         raise _not_published(entry)
     revision = revision or entry.revision
-    pinned = entry.sha256 if revision == entry.revision else None  # the pin is per revision
     directory = hub.download(entry.repo_id, revision, label=f"Model {entry.name!r}")
+    commit = directory.name  # the snapshot folder is the commit the revision resolved to
+    pinned = entry.sha256 if entry.revision in (revision, commit) else None  # pin per commit
     return _Located(
         directory,
         hub.cache_remedy(entry.repo_id, revision),
         pinned,
-        {**info, "source": "hf-hub", "revision": revision},
+        {**info, "source": "hf-hub", "revision": revision, "commit": commit},
     )
 
 
-def _pinned_sha256(repo_id: str, revision: str | None) -> str | None:
-    """The sha256 the catalog pins for this repo at this revision, if any."""
+def _pinned_sha256(repo_id: str, revisions: Sequence[str | None]) -> str | None:
+    """The sha256 the catalog pins for this repo at any of ``revisions`` (the name asked for
+    and the commit it resolved to), if any."""
     for entry in catalog.load_catalog().values():
-        if entry.repo_id == repo_id and revision and entry.revision == revision:
+        if entry.repo_id == repo_id and entry.revision and entry.revision in revisions:
             return entry.sha256
     return None
 
@@ -147,10 +152,16 @@ def _locate(name: str, revision: str | None) -> _Located:
             raise ValueError(f"{name!r} names revision {named!r} but revision={revision!r}.")
         revision = revision or named
         directory = hub.download(repo_id, revision, label=name)
-        info = {"name": name, "source": "hf-hub", "repo_id": repo_id, "revision": revision}
-        return _Located(
-            directory, hub.cache_remedy(repo_id, revision), _pinned_sha256(repo_id, revision), info
-        )
+        commit = directory.name  # the snapshot folder: the commit the revision resolved to
+        info = {
+            "name": name,
+            "source": "hf-hub",
+            "repo_id": repo_id,
+            "revision": revision,
+            "commit": commit,
+        }
+        pinned = _pinned_sha256(repo_id, (revision, commit))
+        return _Located(directory, hub.cache_remedy(repo_id, revision), pinned, info)
     entries = catalog.load_catalog()
     if name in entries:
         return _from_entry(entries[name], revision)
@@ -166,12 +177,19 @@ def _locate(name: str, revision: str | None) -> _Located:
             f"{name!r} is a generator architecture, not a trained model: zoo.create({name!r}) "
             f"builds it untrained; zoo.list_models(pretrained=True) lists models with weights."
         )
+    if path.exists():
+        raise UnknownModelError(
+            f"{path} is a file, not a checkpoint folder: pass the folder that holds "
+            f"{CONFIG_FILE} and model.safetensors (or a run folder)."
+        )
     if name.startswith(_LOCAL_PREFIX):
         raise UnknownModelError(f"No checkpoint folder at {path}.")
-    if "/" in name or "\\" in name:
+    if _HUB_REPO.fullmatch(name):
         raise UnknownModelError(
             f"No checkpoint folder at {path}. For a Hub repo write 'hf-hub:{name}'."
         )
+    if "/" in name or "\\" in name:
+        raise UnknownModelError(f"No checkpoint folder at {path}: it does not exist.")
     catalog.get_entry(name)  # raises UnknownModelError with suggestions
     raise AssertionError("unreachable")
 

@@ -202,14 +202,13 @@ class FIDInceptionE(nn.Module):
 
 def _missing(message: str, repo_id: str, filename: str) -> InceptionWeightsNotFoundError:
     return InceptionWeightsNotFoundError(
-        f"{message}\nThe FID Inception weights ({filename}, pytorch-fid's port of the TF "
-        f"2015-12-05 graph, from {SOURCE_URL}) are needed. Provide them by one of:\n"
-        f"  1. an explicit path: weights_path=... (gin: feature_extractor.inception.weights_path)\n"
-        f"  2. the environment variable: export {ENV_VAR}=/path/to/{filename} "
-        f"(a .safetensors copy works too)\n"
-        f"  3. the Hugging Face Hub cache: huggingface-cli download {repo_id} {filename} "
-        f"(or `hf download {repo_id} {filename}`)\n"
-        f"No other weights are substituted: FIDs from other Inception weights are not comparable."
+        f"{message} The FID Inception weights ({filename}, pytorch-fid's port of the TF "
+        f"2015-12-05 graph, from {SOURCE_URL}) are needed: pass weights_path=... (gin: "
+        f"feature_extractor.inception.weights_path), or export {ENV_VAR}=/path/to/{filename} "
+        f"(a .safetensors copy works too), or put them in the Hugging Face Hub cache with "
+        f"`hf download {repo_id} {filename}` (older clients: `huggingface-cli download "
+        f"{repo_id} {filename}`). No other weights are substituted: FIDs from other Inception "
+        f"weights are not comparable."
     )
 
 
@@ -267,6 +266,9 @@ def load_inception_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor
 @register("feature_extractor", "inception")
 class FIDInceptionV3(nn.Module):
     """FID Inception-v3 feature extractor: 2048-d pool3 ``features`` and 1008 ``logits``.
+
+    ``logits`` are ``features @ fc.weight.T``, without the fc bias: the logits from which
+    Salimans et al.'s code and torch-fidelity compute the Inception Score.
 
     ``forward(images)`` takes ``N×C×H×W`` images in [-1, 1] with 1 or 3 channels and any size:
     gray is repeated to RGB and images are resized to 299×299 bilinearly (``align_corners=False``,
@@ -353,5 +355,8 @@ class FIDInceptionV3(nn.Module):
         x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(x))))
         x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
         features = torch.flatten(self.avgpool(x), 1)
-        logits = self.fc(self.dropout(features))
+        # The Inception Score's logits: pool3 times the fc weight, without the fc bias, as in
+        # Salimans et al.'s code (matmul with softmax/logits/MatMul's weight) and torch-fidelity
+        # (logits_unbiased); with the bias, IS would not match published numbers.
+        logits = self.dropout(features) @ self.fc.weight.T
         return {"features": features, "logits": logits}

@@ -1,0 +1,61 @@
+"""Packaging: every third-party package the code imports is declared in pyproject.toml."""
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_PARTY = {"registry", "zoo", "scripts"}
+
+
+def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Inside ``try: ... except ImportError`` (an optional import)."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+            for h in node.handlers
+        ):
+            return True
+    return False
+
+
+def _imported_modules() -> set[str]:
+    modules = set()
+    for folder in ("registry", "zoo", "scripts"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            parents = {
+                child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)
+            }
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                if not _guarded(node, parents):
+                    modules.update(name.split(".")[0] for name in names)
+    return modules - FIRST_PARTY - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_package_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_normalized(re.split(r"[<>=!~;\[ ]", d)[0]) for d in project["dependencies"]}
+    distributions = packages_distributions()
+    imported = _imported_modules()
+    assert {"numpy", "pandas", "PIL", "tqdm", "torch"} <= imported  # the scan sees them
+    undeclared = {
+        module: distributions.get(module, [module])
+        for module in imported
+        if not any(_normalized(d) in declared for d in distributions.get(module, [module]))
+    }
+    assert not undeclared, f"imported but not in pyproject.toml dependencies: {undeclared}"

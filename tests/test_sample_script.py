@@ -1,0 +1,124 @@
+"""scripts/sample.py on tiny checkpoint folders: an .npz FID tools read, PNG files, a grid, an
+interpolation GIF, labels, and one-line errors for bad input."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import registry
+import zoo
+from zoo.sampling import latents
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sample.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("scripts_sample", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sample = _script()
+
+
+def _checkpoint(path: Path, **kwargs) -> Path:
+    G = registry.get("generator", "sndcgan32")(width=0.0625, **kwargs)
+    with torch.no_grad():  # some running statistics, as after training
+        G(torch.randn(8, G.z_dim), torch.arange(8) % 10 if G.num_classes else None)
+    return zoo.save_pretrained(G.eval(), path, name="tiny")
+
+
+@pytest.fixture(scope="module")
+def gray(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory.mktemp("gray") / "g", channels=1)
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory) -> Path:
+    return _checkpoint(tmp_path_factory.mktemp("cond") / "c", num_classes=10)
+
+
+def _main(*argv) -> int:
+    return sample.main([*map(str, argv), "--no-progress"])
+
+
+def test_npz_and_pngs_hold_the_same_images_whatever_the_batch_size(gray, tmp_path):
+    assert _main(gray, "--num", 10, "--batch-size", 3, "--out", tmp_path / "a.npz") == 0
+    assert _main(gray, "--num", 10, "--batch-size", 10, "--out", tmp_path / "pngs") == 0
+    with np.load(tmp_path / "a.npz") as data:
+        array = data["arr_0"]
+    assert array.dtype == np.uint8 and array.shape == (10, 32, 32, 3)
+    assert (array[..., 0] == array[..., 2]).all()  # gray repeated to RGB
+    pngs = sorted((tmp_path / "pngs").iterdir())
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(10)]
+    read = np.stack([np.asarray(Image.open(p)) for p in pngs])
+    assert read.shape == (10, 32, 32)  # gray PNGs
+    assert np.abs(read.astype(int) - array[..., 0]).max() <= 1  # rounding of another batch size
+
+    G = zoo.load(gray)
+    z, _ = latents(G.z_dim, 0, 0, 10, seed=0)
+    with torch.no_grad():
+        expected = torch.round((G(z).clamp(-1, 1) + 1) * 127.5)[:, 0].numpy()
+    assert np.abs(expected - array[..., 0]).max() <= 1
+
+
+def test_labels_grid_and_interpolation(conditional, tmp_path):
+    assert _main(conditional, "--num", 4, "--labels", 3, "--out", tmp_path / "three.npz") == 0
+    G = zoo.load(conditional)
+    z, _ = latents(G.z_dim, 10, 0, 4, seed=0)
+    with torch.no_grad():
+        expected = torch.round((G(z, torch.full((4,), 3)).clamp(-1, 1) + 1) * 127.5)
+    with np.load(tmp_path / "three.npz") as data:
+        got = torch.from_numpy(data["arr_0"]).permute(0, 3, 1, 2).float()
+    assert (got - expected).abs().max() <= 1
+
+    assert _main(conditional, "--grid", "--num", 16, "--out", tmp_path / "grid.png") == 0
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2)
+
+    out = tmp_path / "path.gif"
+    assert _main(conditional, "--interpolate", "0,1,2", "--steps", 4, "--out", out) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 7  # 0 -> 1 -> 2, seed 1's image once
+        gif.seek(0)
+        first = np.asarray(gif.convert("RGB")).astype(int)
+    start = G.sample(1, labels=[0], seed=0)  # the path starts at seed 0's z
+    start = torch.round((start.clamp(-1, 1) + 1) * 127.5)[0].permute(1, 2, 0).numpy()
+    assert np.abs(first - start).mean() < 8  # GIF palettes quantize colours
+    assert _main(conditional, "--interpolate", "0,5", "--out", tmp_path / "row.png") == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "out", "message"),
+    [
+        (["--labels", "3"], "x.npz", "unconditional"),
+        (["--num", "0"], "x.npz", "--num and --batch-size must be >= 1"),
+        (["--grid"], "x.npz", "--grid writes one .png"),
+        (["--interpolate", "1"], "x.png", "at least 2 seeds"),
+        (["--interpolate", "1,x"], "x.png", "comma-separated integers"),
+    ],
+)
+def test_bad_input_is_one_line(gray, tmp_path, capsys, argv, out, message):
+    code = None
+    try:
+        code = _main(gray, *argv, "--out", tmp_path / out)
+    except SystemExit as stop:  # argparse's own usage error
+        code = stop.code
+    assert code in (1, 2)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message in err and "error: " in err and "Traceback" not in err
+    assert not (tmp_path / out).exists()
+
+
+def test_existing_output_and_unknown_model(gray, tmp_path, capsys):
+    (tmp_path / "taken.npz").write_bytes(b"mine")
+    assert _main(gray, "--num", 2, "--out", tmp_path / "taken.npz") == 1
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "taken.npz").read_bytes() == b"mine"
+    assert _main(tmp_path / "nowhere", "--out", tmp_path / "y.npz") == 1
+    assert "does not exist" in capsys.readouterr().err

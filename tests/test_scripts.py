@@ -1,0 +1,35 @@
+"""The other scripts end a user error in one line on stderr and a non-zero exit, no traceback."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _main(name: str):
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        ("study", ["collect", "{tmp}/nowhere"], "no study folder at"),
+        ("study", ["report", "{tmp}/nowhere.csv"], "nowhere.csv"),
+        ("study", ["run", "--gin", "{tmp}/nowhere.gin"], "gin file not found"),
+        ("bench", ["train", "--arch", "nosuch", "--rounds", "1"], "Unknown generator 'nosuch'"),
+        ("bench", ["features", "--extractor", "nosuch"], "Unknown feature_extractor"),
+        ("publish", ["{tmp}", "--repo-id", "no-org", "--dry-run"], "write ORG/NAME"),
+        ("publish", ["{tmp}/nowhere", "--repo-id", "o/x", "--dry-run"], "no best/ checkpoint"),
+        ("train_fashion_classifier", ["--epochs", "0", "--out", "{tmp}/c.st"], "--epochs"),
+    ],
+)
+def test_user_errors_are_one_line(script, argv, message, tmp_path, capsys):
+    assert _main(script)([a.format(tmp=tmp_path) for a in argv]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines
+    assert not any("Traceback" in line for line in lines)

@@ -1,0 +1,90 @@
+"""scripts/train.py before training: settings that cannot train, an output that is a file, and a
+rerun into an existing run with another config (refused, nothing touched) or with settings that
+may change on resume (applied and recorded)."""
+
+from pathlib import Path
+
+import pytest
+from scripts_train import main
+
+from zoo import runs
+
+
+def _args(out: Path, steps: int = 2, *extra: str) -> list[str]:
+    bindings = [
+        "train.dataset = @dataset.synthetic",
+        "dataset.synthetic.num_samples = 16",
+        "generator.sndcgan32.width = 0.0625",
+        "discriminator.sndcgan32.width = 0.0625",
+        "train.batch_size = 8",
+        "train.eval_metrics = []",
+        "train.tracker = None",
+        "train.progress = False",
+        f"train.steps = {steps}",
+        *extra,
+    ]
+    return [a for b in bindings for a in ("--bind", b)] + ["--output", str(out)]
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("steps", [-5, 0])
+def test_steps_below_one_is_an_error(tmp_path, capsys, steps):
+    assert main(_args(tmp_path / "run", steps)) == 1
+    assert f"train.steps = {steps}" in _error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_output_that_is_a_file_is_an_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    assert main(_args(tmp_path / "file")) == 1
+    assert f"{tmp_path / 'file'} is a file" in _error(capsys)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_rerun_with_another_config_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args(out)) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    changed = _args(out, 2, "NORM = @norm.bn", "train.seed = 3")  # the quickstart's norm macro
+    assert main(changed) == 1
+    err = _error(capsys)
+    assert "NORM: @norm.sbn -> @norm.bn" in err
+    assert "train.seed: 0 -> 3" in err
+    assert f"--gin {out / 'config.gin'}" in err and "--output" in err
+    assert "unreadable" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    # The run's own config.gin resumes it (more steps may be asked for).
+    assert main(["--gin", str(out / "config.gin"), "--bind", "train.steps = 3"]) == 0
+    assert (out / "checkpoints" / "step_00000003").is_dir()
+
+
+def test_allowed_change_on_resume_is_applied_and_recorded(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args(out)) == 0
+    capsys.readouterr()
+    assert main(_args(out, 3, "train.learning_rate = 1e-4", "train.log_every = 7")) == 0
+    printed = capsys.readouterr().out
+    assert "changed on resume: train.learning_rate: 0.0002 -> 0.0001" in printed
+    config = (out / "config.gin").read_text()
+    assert "train.learning_rate = 0.0001" in config and "train.steps = 3" in config
+    record = [line for line in config.splitlines() if line.startswith(runs.RESUME_RECORD)]
+    assert record == [
+        "# resumed at step 2: train.learning_rate: 0.0002 -> 0.0001; train.log_every: 25 -> 7; "
+        "train.steps: 2 -> 3"
+    ]
+
+
+def test_changed_bindings_ignore_formatting_and_defaults():
+    old = "# a comment\ntrain.steps = 5\ntrain.eval_metrics = [\n    'fid',\n    'is']\n"
+    new = "train.steps = 5\ntrain.eval_metrics = ['fid', 'is']\ntrain.seed = 0\n"
+    import zoo.trainer  # noqa: F401 - registers train, whose defaults count as unset values
+
+    assert runs.changed_bindings(old, new) == {}
+    assert runs.changed_bindings(old, new + "train.seed = 1\n") == {"train.seed": ("0", "1")}
