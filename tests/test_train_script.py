@@ -88,3 +88,39 @@ def test_changed_bindings_ignore_formatting_and_defaults():
 
     assert runs.changed_bindings(old, new) == {}
     assert runs.changed_bindings(old, new + "train.seed = 1\n") == {"train.seed": ("0", "1")}
+
+
+def test_startup_and_done_lines_name_the_run(tmp_path, capsys):
+    """One start-up line (device, processes, precision, layout, output) and one ``done:``
+    summary with the output folder and the extractor the FID used."""
+    args = _args(
+        tmp_path / "run",
+        2,
+        "train.eval_metrics = ['fid']",
+        "train.eval_num_samples = 16",
+        "train.eval_extractor = 'fashion_classifier'",
+        "dataset.synthetic.channels = 1",
+    )
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    startup = [line for line in out if line.startswith("selfmod-zoo: ")]
+    assert len(startup) == 1
+    for part in ("device=cpu", "processes=1", "precision=", "layout=", f"output={tmp_path}"):
+        assert part in startup[0], part
+    done = [line for line in out if line.startswith("done: ")]
+    assert len(done) == 1
+    assert "done: 2 steps in 0 min" in done[0] and str(tmp_path / "run") in done[0]
+    assert "fid " in done[0] and "(fashion_classifier features)" in done[0]
+
+
+def test_damaged_newest_checkpoint_falls_back_through_the_trainer(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_args(run, 4, "train.checkpoint_every = 2", "train.keep_checkpoints = 3")) == 0
+    weights = run / "checkpoints" / "step_00000004" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:500])
+    capsys.readouterr()
+    assert main(_args(run, 6, "train.checkpoint_every = 2", "train.keep_checkpoints = 3")) == 0
+    out = capsys.readouterr().out
+    assert "model.safetensors" in out and "step_00000002 at step 2" in out
+    assert (run / "checkpoints" / "corrupt_step_00000004" / "model.safetensors").is_file()
+    assert (run / "checkpoints" / "step_00000006").is_dir()

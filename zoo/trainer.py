@@ -206,8 +206,12 @@ class LossMonitor:
             raise TrainingDiverged(
                 f"Loss is not finite at step {first_bad} (last losses: {losses}). Training "
                 f"stopped; the last good checkpoint is "
-                f"{kept or 'none (no checkpoint was written yet)'}. Lower the learning rate, "
-                f"add a penalty or spectral norm, or try mixed_precision='no'."
+                f"{kept or 'none (no checkpoint was written yet)'}. To resume from it with a "
+                f"lower learning rate, rerun the same command with --bind "
+                f"'train.learning_rate = <lower value>' (applied to the restored optimizers "
+                f"and recorded in config.gin), or with --bind \"train.mixed_precision = 'no'\". "
+                f"A penalty or spectral norm changes the run: train it into a new folder with "
+                f"--output."
             )
         return losses
 
@@ -245,6 +249,7 @@ def train(
     eval_every: int = 0,
     eval_metrics: Sequence[str] = ("fid",),
     eval_num_samples: int = 10_000,
+    eval_batch_size: int = 250,
     eval_extractor: str = "inception",
     eval_split: str = "test",
     best_metric: str = "fid",
@@ -301,10 +306,13 @@ def train(
 
     state: dict[str, Any] = {"best": None, "history": [], "precision": precision}
     start = 0
-    if (last := checkpoints.latest(output_dir / "checkpoints")) is not None:
-        state = checkpoints.restore(accelerator, last, extra)
-        start = state["step"]
+    last, restored = checkpoints.restore_latest(accelerator, output_dir / "checkpoints", extra)
+    if last is not None:
+        state, start = restored, restored["step"]
         accelerator.print(f"Resuming from {last} at step {start}.")
+        old_lr = checkpoints.apply_learning_rate([trainer.opt_g, trainer.opt_d], learning_rate)
+        if old_lr is not None:
+            accelerator.print(f"learning rate changed on resume: {old_lr:g} -> {learning_rate:g}")
         if state.setdefault("precision", "no") != precision:
             accelerator.print(
                 f"warning: this run started with mixed_precision={state['precision']!r} and "
@@ -357,7 +365,7 @@ def train(
         num_samples=eval_num_samples,
         extractor=eval_extractor,
         accelerator=accelerator,
-        batch_size=batch_size,
+        batch_size=eval_batch_size,
         progress=progress,
     )
     for step in bar:
@@ -420,6 +428,10 @@ def train(
         "generator": accelerator.unwrap_model(trainer.G),
         "discriminator": accelerator.unwrap_model(trainer.D),
         "ema_generator": ema.module if ema else None,
+        "output_dir": output_dir,
+        "is_main_process": accelerator.is_main_process,
+        "eval_extractor": eval_extractor if eval_metrics else None,
+        "wall_time_s": time.perf_counter() - started,
     }
 
 
