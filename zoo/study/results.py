@@ -21,7 +21,12 @@ RUNS_DIR, STUDY_FILE, RESULTS_FILE = "runs", "study.json", "results.csv"
 
 
 def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The file's JSON, or None when it is missing or still being written (a run in flight
+    in another process or thread)."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        return None
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any] | None:
