@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from registry._registry import register
+from registry.modulated_batch_norm import modulated_batch_norm
 
 __all__ = [
     "BatchNorm",
@@ -128,7 +129,9 @@ class SelfModulatedBatchNorm(nn.Module):
         if z is None:
             raise ValueError(f"{type(self).__name__} needs z: call norm(h, z, y).")
         gamma, beta = self.modulation(self.modulating_input(z, y))
-        return torch.addcmul(_expand(beta, h), _expand(gamma, h), self.bn(h))
+        if isinstance(self.bn, nn.Identity):  # modulation without normalization
+            return torch.addcmul(_expand(beta, h), _expand(gamma, h), h)
+        return modulated_batch_norm(h, gamma, beta, self.bn)
 
 
 @register("norm", "smod")
@@ -172,7 +175,7 @@ class ConditionalBatchNorm(nn.Module):
     ) -> torch.Tensor:
         if y is None:
             raise ValueError("cbn needs class labels y: call the generator as G(z, y).")
-        return torch.addcmul(_expand(self.beta(y), h), _expand(self.gamma(y), h), self.bn(h))
+        return modulated_batch_norm(h, self.gamma(y), self.beta(y), self.bn)
 
 
 @register("norm", "csbn")

@@ -134,3 +134,30 @@ def test_every_norm_converts_to_sync_batchnorm(name):
 def test_bn_is_affine_batchnorm():
     norm = BatchNorm(C)
     assert norm.bn.affine and norm.bn.weight.shape == (C,)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_fused_modulated_batch_norm_equals_batch_norm_then_modulation(layout, momentum):
+    """The closed-form function (two passes forward) against F.batch_norm + addcmul: outputs,
+    the gradients of h, γ and β, and the running statistics, in float64."""
+    from registry.modulated_batch_norm import modulated_batch_norm
+
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(6, 5, 4, 4, generator=gen, dtype=torch.float64) * 3 + 1
+    h = h.contiguous(memory_format=layout)
+    gamma, beta = (torch.randn(6, 5, generator=gen, dtype=torch.float64) for _ in range(2))
+    weight = torch.randn(h.shape, generator=gen, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        bn = nn.BatchNorm2d(5, affine=False, momentum=momentum).double()
+        x, g, b = (t.clone().requires_grad_() for t in (h, gamma, beta))
+        for _ in range(2):  # two updates of the running statistics
+            if fused:
+                out = modulated_batch_norm(x, g, b, bn)
+            else:
+                out = torch.addcmul(b[:, :, None, None], g[:, :, None, None], bn(x))
+        (out * weight).sum().backward()
+        results.append([out, x.grad, g.grad, b.grad, bn.running_mean, bn.running_var])
+    for fused, plain in zip(*results, strict=True):
+        torch.testing.assert_close(fused, plain, rtol=1e-10, atol=1e-10)
