@@ -124,3 +124,19 @@ def test_damaged_newest_checkpoint_falls_back_through_the_trainer(tmp_path, caps
     assert "model.safetensors" in out and "step_00000002 at step 2" in out
     assert (run / "checkpoints" / "corrupt_step_00000004" / "model.safetensors").is_file()
     assert (run / "checkpoints" / "step_00000006").is_dir()
+
+
+def test_accelerate_cpu_launch_of_several_processes_is_warned(monkeypatch):
+    """``accelerate launch --cpu --num_processes 2`` on 2 cores starts one process with
+    OMP_NUM_THREADS=1 (seen with accelerate 1.x): say so and give the torchrun command."""
+    monkeypatch.setattr(runs.os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    warning = runs.launch_warning(1, "cpu")
+    assert warning and "only one process" in warning and "torchrun" in warning
+    assert runs.launch_warning(2, "cpu") is None  # torchrun started both
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # accelerate launch of one process
+    assert runs.launch_warning(1, "cpu") is None
+    monkeypatch.delenv("ACCELERATE_USE_CPU")  # python scripts/train.py
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert runs.launch_warning(1, "cpu") is None

@@ -16,6 +16,7 @@ import ast
 import fnmatch
 import inspect
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ __all__ = [
     "changed_bindings",
     "check_output_dir",
     "check_settings",
+    "launch_warning",
     "parse_bindings",
     "prepare_run",
 ]
@@ -209,3 +211,24 @@ def prepare_run(gin_files: Sequence[str | Path], bindings: Sequence[str]) -> Pre
     if records:
         config = config.rstrip("\n") + "\n\n" + "\n".join(records) + "\n"
     return PreparedRun(config, output_dir, changes)
+
+
+def launch_warning(num_processes: int, device_type: str) -> str | None:
+    """A warning when ``accelerate launch`` planned several CPU processes but one started.
+
+    Accelerate's CPU launcher starts one process whatever ``--num_processes`` says, yet it still
+    divides the cores among the processes it was asked for (``OMP_NUM_THREADS``): one process
+    on a CPU with fewer threads than cores is that case."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    launched = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    cores = os.cpu_count() or 1
+    if not (launched and device_type == "cpu" and num_processes == 1 and threads.isdigit()):
+        return None
+    if int(threads) >= cores:
+        return None
+    return (
+        f"warning: 1 process started with OMP_NUM_THREADS={threads} of {cores} cores, as "
+        f"`accelerate launch --num_processes N` leaves it on a CPU: Accelerate's CPU launcher "
+        f"starts only one process. For N processes run `ACCELERATE_USE_CPU=yes torchrun "
+        f"--standalone --nproc_per_node N scripts/train.py ...` (README, Training)."
+    )

@@ -31,6 +31,7 @@ from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
 from zoo import checkpoints
 from zoo.fastpath import InMemoryBatches, autocast, fits_in_memory, make_adam, resolve_precision
+from zoo.runs import launch_warning
 
 __all__ = ["TrainingDiverged", "train"]
 
@@ -342,6 +343,8 @@ def train(
         f"data={'in memory' if in_memory else f'streamed ({num_workers} workers)'}, "
         f"output={output_dir}"
     )
+    if warning := launch_warning(world, device.type):
+        accelerator.print(warning)
 
     accelerator.init_trackers("tensorboard", config=_hparams(locals()))
     bar = tqdm(
