@@ -132,7 +132,7 @@ def test_bad_names_are_errors():
         Grid.from_spec(axes={"seed": {"a": None}, "norm": {"bn": None}})
 
 
-@pytest.mark.parametrize("name", ["fashion_mnist", "fashion_mnist_paper", "layer_ablation", "tiny"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (GIN_DIR / "study").glob("*.gin")))
 def test_shipped_study_files_expand_as_documented(name):
     path = GIN_DIR / "study" / f"{name}.gin"
     runs = load_grid(path).expand()
