@@ -484,3 +484,16 @@ def test_jobs_need_separate_processes_and_set_their_threads(tmp_path):
     assert SubprocessExecutor().environment().get("OMP_NUM_THREADS") == os.environ.get(
         "OMP_NUM_THREADS"
     )
+
+
+def test_runs_record_their_code_commit_and_it_is_no_setting(tmp_path):
+    """Each run's folder names the commit(s) that trained it; the results column is not a
+    setting, so runs of one setting trained at two commits still pair."""
+    from zoo.study.runner import code_version
+
+    table = run_study(_tiny_grid(), tmp_path, FakeTrainer(), echo=lambda _: None)
+    assert set(table["commit"]) == {code_version()}
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|unknown", code_version())
+    table.loc[0, "commit"] = "another"
+    spec = ReportSpec.infer(table.drop(columns=["run_dir"], errors="ignore"))
+    assert "commit" not in spec.settings and "norm" in spec.settings

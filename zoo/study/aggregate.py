@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 NON_SETTINGS = frozenset(
-    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step"}
+    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
 )
 """Columns of a results table that are not settings (metrics are recognised as numbers)."""
 
@@ -81,7 +81,10 @@ class ReportSpec:
     def infer(cls, table: pd.DataFrame, **overrides: Any) -> ReportSpec:
         """Without a study.json: settings are the text columns that are not the runner's."""
         settings = tuple(
-            c for c in table.columns if c not in NON_SETTINGS and table[c].dtype == object
+            c
+            for c in table.columns
+            if c not in NON_SETTINGS
+            and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
         )
         known = {k: v for k, v in overrides.items() if v is not None}
         known.setdefault("tuned", tuple(c for c in ("opt",) if c in settings))
