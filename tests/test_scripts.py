@@ -33,3 +33,15 @@ def test_user_errors_are_one_line(script, argv, message, tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines
     assert not any("Traceback" in line for line in lines)
+
+
+def test_bench_step_measures_the_users_gin_setup(capsys):
+    """``bench.py step`` on a gin file: the machine, both paths and their ratio."""
+    narrow = ["generator.sndcgan32.width = 0.0625", "discriminator.sndcgan32.width = 0.0625"]
+    binds = [a for b in [*narrow, "train.batch_size = 8"] for a in ("--bind", b)]
+    argv = ["step", "--gin", "quickstart.gin", *binds, "--steps", "1", "--rounds", "1"]
+    assert _main("bench")([*argv, "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "step quickstart.gin: " in out and "torch " in out
+    assert "fp32 contiguous" in out and "fast default" in out and "speed-up" in out
+    assert "(fp32, contiguous, for-loop Adam)" in out and "channels_last, fused Adam" in out
