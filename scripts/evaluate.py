@@ -22,9 +22,9 @@ from accelerate import Accelerator
 import registry
 import zoo
 from registry import RegistryError
+from zoo.config import gin_binding
 from zoo.errors import one_line
 from zoo.evaluation import EVAL_BATCH_SIZE, METRICS, evaluate, prd_curve
-from zoo.folder import gin_binding
 from zoo.metrics import plot_prd_curves, prd_to_max_f_beta_pair
 
 

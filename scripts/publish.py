@@ -24,8 +24,7 @@ from pathlib import Path
 from zoo import catalog, hub
 from zoo.errors import ZooError, one_line
 from zoo.export import SHIPPED_FILES, export_run
-from zoo.folder import MODEL_FILE
-from zoo.weights import sha256_file
+from zoo.model_folder import MODEL_FILE, sha256_file
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ import zoo
 from registry import RegistryError
 from zoo.errors import one_line
 from zoo.runs import prepare_run
-from zoo.trainer import TrainingDiverged, train
+from zoo.training import TrainingDiverged, train
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "gin" / "quickstart.gin"
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import zoo
-from zoo.trainer import train
+from zoo.training import train
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
 

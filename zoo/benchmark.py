@@ -22,8 +22,8 @@ from torch import nn
 import registry
 from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
-from zoo.fastpath import resolve_precision
-from zoo.trainer import GANTrainer
+from zoo.training import GANTrainer
+from zoo.training.fastpath import resolve_precision
 
 __all__ = [
     "FAST",

@@ -5,7 +5,7 @@ Each run goes to ``OUTPUT/runs/<id>``. By default a run is one subprocess,
 ``python scripts/train.py --gin ... --bind ... --output RUN`` (or ``accelerate launch
 scripts/train.py ...``): a fresh interpreter per run has no gin or torch state left from the
 previous one, and a crash or divergence stops that run only. ``launcher="inprocess"`` calls
-:func:`zoo.parse` and :func:`zoo.trainer.train` directly instead (tests, debugging).
+:func:`zoo.parse` and :func:`zoo.training.train` directly instead (tests, debugging).
 
 Files a run folder gets besides the trainer's: ``run.json`` (settings, gin files, bindings, a
 fingerprint of them, accumulated wall time) when it starts, ``train.log`` (subprocess output)
@@ -127,11 +127,11 @@ class SubprocessExecutor:
 
 
 class InProcessExecutor:
-    """:func:`zoo.parse` + :func:`zoo.trainer.train` in this process (no log file)."""
+    """:func:`zoo.parse` + :func:`zoo.training.train` in this process (no log file)."""
 
     def __call__(self, run: Run, run_dir: Path) -> Outcome:
         import zoo
-        from zoo.trainer import TrainingDiverged, train
+        from zoo.training import TrainingDiverged, train
 
         try:
             config = zoo.parse(
@@ -239,7 +239,7 @@ def validate(runs: Sequence[Run]) -> None:
     """Parse every run's gin configuration (no training): a typo fails now, not hours in."""
     import gin
 
-    import zoo.trainer  # noqa: F401  (registers train.*)
+    import zoo.training.settings  # noqa: F401  (registers train.*)
     from zoo.config import parse
 
     try:
