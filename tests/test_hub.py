@@ -6,7 +6,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -344,17 +343,7 @@ def test_truncated_file_in_the_cache_says_how_to_redownload(tmp_path, monkeypatc
 # --- publishing a real run -------------------------------------------------------------------
 
 
-def _import_publish():
-    spec = importlib.util.spec_from_file_location(
-        "scripts_publish", ROOT / "scripts" / "publish.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scripts_publish"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-publish = _import_publish()
+publish = importlib.import_module("zoo.cli.publish")
 
 
 @pytest.fixture(scope="module")

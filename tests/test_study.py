@@ -396,13 +396,9 @@ def test_report_leaves_unfinished_runs_out_of_the_tables(tmp_path):
 
 
 def _study_cli():
-    import importlib.util
+    from zoo.cli.study import main
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "study.py"
-    spec = importlib.util.spec_from_file_location("scripts_study", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return main
 
 
 def test_cli_dry_run_and_report(tmp_path, capsys):
@@ -410,7 +406,7 @@ def test_cli_dry_run_and_report(tmp_path, capsys):
     assert main(["run", "--gin", str(GIN_DIR / "study" / "tiny.gin"), "--output", str(tmp_path),
                  "--dry-run"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "new  norm=bn,seed=0" in out and "scripts/train.py" in out
+    assert "new  norm=bn,seed=0" in out and "-m zoo.cli.train" in out
     assert not (tmp_path / "runs").exists()
     tiny = str(GIN_DIR / "study" / "tiny.gin")
     assert main(["--gin", tiny, "--output", str(tmp_path), "--jobs", "2", "--dry-run"]) == 0

@@ -5,9 +5,9 @@ may change on resume (applied and recorded)."""
 from pathlib import Path
 
 import pytest
-from scripts_train import main
 
 from zoo import runs
+from zoo.cli.train import main
 
 
 def _args(out: Path, steps: int = 2, *extra: str) -> list[str]:

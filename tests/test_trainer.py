@@ -179,7 +179,7 @@ def test_missing_dataset_fails_before_models_are_built(tmp_path, monkeypatch, ca
         raise AssertionError("a model was built before the dataset was checked")
 
     monkeypatch.setattr(sndcgan.SNDCGANGenerator, "__init__", no_model)
-    from scripts_train import main
+    from zoo.cli.train import main
 
     code = main(
         [
@@ -194,7 +194,7 @@ def test_missing_dataset_fails_before_models_are_built(tmp_path, monkeypatch, ca
 
 
 def test_gin_typo_fails_with_its_name(tmp_path, capsys):
-    from scripts_train import main
+    from zoo.cli.train import main
 
     assert main(["--bind", "train.setps = 5", "--output", str(tmp_path)]) == 1
     err = capsys.readouterr().err
