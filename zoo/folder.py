@@ -25,7 +25,7 @@ from typing import Any
 from torch import nn
 
 import registry
-from registry.architectures.layers import Generator
+from registry.architectures import Generator
 from zoo.errors import CheckpointError
 from zoo.weights import load_strict, read_tensors, write_tensors
 
