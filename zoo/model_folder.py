@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import registry
-from registry.architectures.layers import Generator
+from registry.architectures import Generator
 from zoo.config import gin_binding
 from zoo.errors import CheckpointError, ChecksumError
 

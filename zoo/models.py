@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 import registry
-from registry.architectures.layers import Generator
+from registry.architectures import Generator
 from zoo import catalog, hub
 from zoo.errors import NotPublishedError, UnknownModelError
 from zoo.model_folder import (
