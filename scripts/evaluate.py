@@ -24,8 +24,8 @@ import zoo
 from registry import RegistryError
 from zoo.config import gin_binding
 from zoo.errors import one_line
-from zoo.evaluation import EVAL_BATCH_SIZE, METRICS, evaluate, prd_curve
-from zoo.metrics import plot_prd_curves, prd_to_max_f_beta_pair
+from zoo.evaluation import EVAL_BATCH_SIZE, evaluate, metric_names
+from zoo.metrics import plot_prd_curves
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,10 +57,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _check_args(args: argparse.Namespace) -> list[str]:
     """The metrics asked for; bad arguments raise ValueError before anything is loaded."""
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    if unknown := [m for m in metrics if m not in METRICS]:
-        raise ValueError(f"unknown metrics {unknown}: --metrics takes {', '.join(METRICS)}.")
+    known = metric_names()
+    if unknown := [m for m in metrics if m not in known]:
+        raise ValueError(f"unknown metrics {unknown}: --metrics takes {', '.join(known)}.")
     if not metrics:
-        raise ValueError(f"--metrics is empty: name some of {', '.join(METRICS)}.")
+        raise ValueError(f"--metrics is empty: name some of {', '.join(known)}.")
     if args.num_samples < 2 or args.batch_size < 1:
         raise ValueError("--num-samples must be >= 2 and --batch-size >= 1.")
     if "is" in metrics and args.num_samples < 10:
@@ -95,18 +96,22 @@ def _run(args: argparse.Namespace, metrics: list[str]) -> int:
         )
     zoo.parse(bindings=[gin_config])  # the run's dataset settings (root, resolution, ...)
     dataset = registry.create("dataset", dataset_name, split=args.split)
-    common = dict(
+    # One pass: the images are generated and embedded once; PRD's curve comes with the scores.
+    evaluation = evaluate(
+        generator,
+        dataset,
+        metrics=metrics,
         num_samples=args.num_samples,
         extractor=extractor,
         batch_size=args.batch_size,
         accelerator=accelerator,
         seed=args.seed,
     )
-    # PRD comes from its curve (computed once, also plotted), the rest from evaluate().
-    results = evaluate(generator, dataset, metrics=[m for m in metrics if m != "prd"], **common)
-    curve = prd_curve(generator, dataset, progress=False, **common) if "prd" in metrics else None
-    if curve is not None:
-        results["prd_f8"], results["prd_f1_8"] = prd_to_max_f_beta_pair(*curve)
+    curve = evaluation.curves.get("prd")
+    results = dict(evaluation)
+    for key in ("prd_f8", "prd_f1_8"):  # listed last in the table and metrics.json, as always
+        if key in results:
+            results[key] = results.pop(key)
     out = args.out or (
         Path(args.model) / "eval"
         if Path(args.model).is_dir()
