@@ -16,33 +16,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 
 import registry
 from zoo.cli.bench_features import add_features_parser
 from zoo.errors import one_line
-
-
-def _machine(device: str) -> str:
-    """The machine the figures were taken on, for the record next to them."""
-    if device == "cuda":
-        name = torch.cuda.get_device_name()
-    else:
-        name = platform.processor() or "CPU"
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.is_file():
-            models = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-            name = models[0].strip() if models else name
-        name += f", {os.cpu_count()} cores, {torch.get_num_threads()} threads"
-    return f"{name}; torch {torch.__version__}"
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -58,9 +40,11 @@ def _rates(args: argparse.Namespace, runs: dict) -> dict[str, float]:
 
 
 def _header(args: argparse.Namespace, what: str) -> None:
+    from zoo.benchmark import machine
+
     device = _device(args)
     print(
-        f"{what}: {_machine(device)}; {args.rounds} interleaved rounds of {args.steps} G steps "
+        f"{what}: {machine(device)}; {args.rounds} interleaved rounds of {args.steps} G steps "
         f"after {args.warmup} warm-up steps; images/s of G steps (D steps included)"
     )
 
