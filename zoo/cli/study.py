@@ -1,9 +1,9 @@
 """Run the robustness study of Section 3.2 (or any grid declared in gin) and report it.
 
-    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin --dry-run    # list the runs
-    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin              # train them all
-    python scripts/study.py --gin gin/study/fashion_mnist_small.gin --jobs 2         # the same, 2 at once
-    python scripts/study.py report results/fashion_mnist/results.csv           # Tables 2, 3 ...
+    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin --dry-run  # the runs
+    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin            # train all
+    python scripts/study.py --gin gin/study/fashion_mnist_small.gin --jobs 2       # 2 at once
+    python scripts/study.py report results/fashion_mnist/results.csv         # Tables 2, 3 ...
 
 ``run`` trains the grid's runs one after the other (``--jobs N``: N at a time), each in
 ``OUTPUT/runs/<id>`` and, by default, in its own process, ``python -m zoo.cli.train``
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="train the runs of a study grid")
-    run.add_argument("--gin", required=True, help="study file, e.g. gin/study/fashion_mnist_small.gin")
+    run.add_argument(
+        "--gin", required=True, help="study file, e.g. gin/study/fashion_mnist_small.gin"
+    )
     run.add_argument("--output", help="study folder (default: results/<study.grid.name>)")
     run.add_argument("--launcher", choices=LAUNCHERS, default="python")
     run.add_argument(
