@@ -15,8 +15,9 @@ from torch.autograd.function import once_differentiable
 __all__ = ["modulated_batch_norm"]
 
 
-def _expand(v: torch.Tensor) -> torch.Tensor:
-    return v[:, :, None, None]
+def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-sample, per-channel ``v`` (N×C) broadcast over the spatial axes of ``like``."""
+    return v.view(*v.shape, *([1] * (like.dim() - 2)))
 
 
 class _ModulatedBatchNorm(torch.autograd.Function):
@@ -27,7 +28,7 @@ class _ModulatedBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, xhat, gamma, beta, invstd):  # type: ignore[override]
         ctx.save_for_backward(xhat, gamma, invstd)
-        return torch.addcmul(_expand(beta), xhat, _expand(gamma))
+        return torch.addcmul(_expand(beta, xhat), xhat, _expand(gamma, xhat))
 
     @staticmethod
     @once_differentiable
@@ -45,7 +46,7 @@ class _ModulatedBatchNorm(torch.autograd.Function):
             xhat,
             (-mean_dxhat_xhat * invstd)[None, :, None, None],
         )
-        grad_x.addcmul_(grad, _expand(gamma * invstd))
+        grad_x.addcmul_(grad, _expand(gamma * invstd, grad))
         return grad_x, None, grad_gamma, grad_beta, None
 
 
@@ -64,9 +65,10 @@ def modulated_batch_norm(
     h: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, bn: nn.Module
 ) -> torch.Tensor:
     """``γ ⊙ bn(h) + β`` for an affine-free ``bn``, with γ, β per sample and channel (N×C),
-    updating ``bn``'s running statistics as ``bn(h)`` would."""
+    updating ``bn``'s running statistics as ``bn(h)`` would; ``bn=nn.Identity()`` gives the
+    modulation alone, ``γ ⊙ h + β``."""
     if not _fused_applies(h, bn):
-        return torch.addcmul(_expand(beta), _expand(gamma), bn(h))
+        return torch.addcmul(_expand(beta, h), _expand(gamma, h), bn(h))
     bn.num_batches_tracked.add_(1)
     momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
     with torch.no_grad():  # the normalization as nn.BatchNorm2d does it (running stats too)

@@ -1,5 +1,8 @@
-"""Normalization layers of the generator: BN, self-modulated BN (Eq. 2), conditional BN and
-conditional self-modulated BN (Eq. 3).
+"""Normalization layers of the generator: BN (Eq. 1), self-modulated BN (Eq. 2), conditional BN
+(Appendix B.3), conditional self-modulated BN (Eq. 3) and self-modulation alone (Discussion).
+
+CBN is BN and csBN is sBN with label-dependent parameters, which ``init_conditioning`` adds
+(CBN's γ_y, β_y; csBN's E, E'); the others have none.
 
 Every norm is built as ``norm(num_features, z_dim=..., num_classes=...)`` and called as
 ``norm(h, z, y)``, so a generator never knows which one it holds. The batch statistics live in a
@@ -11,9 +14,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from registry._registry import register
+from registry.architectures.layer_options import maybe_sn
 from registry.modulated_batch_norm import modulated_batch_norm
 
 __all__ = [
@@ -24,15 +27,6 @@ __all__ = [
     "SelfModulatedBatchNorm",
     "SelfModulation",
 ]
-
-
-def _maybe_sn(module: nn.Module, use_sn: bool) -> nn.Module:
-    return _spectral_norm(module) if use_sn else module
-
-
-def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-sample, per-channel ``v`` (N×C) broadcast over the spatial axes of ``like``."""
-    return v.view(*v.shape, *([1] * (like.dim() - 2)))
 
 
 class Modulation(nn.Module):
@@ -50,7 +44,7 @@ class Modulation(nn.Module):
     ) -> None:
         super().__init__()
         if hidden_dim > 0:
-            self.hidden = nn.Sequential(_maybe_sn(nn.Linear(z_dim, hidden_dim), use_sn), nn.ReLU())
+            self.hidden = nn.Sequential(maybe_sn(nn.Linear(z_dim, hidden_dim), use_sn), nn.ReLU())
             head_in = hidden_dim
         else:
             self.hidden = nn.Identity()
@@ -62,8 +56,8 @@ class Modulation(nn.Module):
             nn.init.zeros_(self.beta.weight)
         nn.init.ones_(self.gamma.bias)
         nn.init.zeros_(self.beta.bias)
-        self.gamma = _maybe_sn(self.gamma, use_sn)
-        self.beta = _maybe_sn(self.beta, use_sn)
+        self.gamma = maybe_sn(self.gamma, use_sn)
+        self.beta = maybe_sn(self.beta, use_sn)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(z)
@@ -72,7 +66,10 @@ class Modulation(nn.Module):
 
 @register("norm", "bn")
 class BatchNorm(nn.Module):
-    """Eq. 1: batch norm with learned γ, β (the paper's baseline)."""
+    """Eq. 1: ``h' = γ ⊙ (h − μ)/σ + β`` with γ, β learned per channel (the paper's baseline):
+    the affine parameters of the ``bn`` child."""
+
+    affine = True
 
     def __init__(
         self,
@@ -83,7 +80,11 @@ class BatchNorm(nn.Module):
         momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=True)
+        self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=self.affine)
+        self.init_conditioning(num_features, z_dim, num_classes)
+
+    def init_conditioning(self, num_features: int, z_dim: int, num_classes: int) -> None:
+        """The parameters that depend on the label y: none, Eq. 1 ignores it."""
 
     def forward(
         self, h: torch.Tensor, z: torch.Tensor | None = None, y: torch.Tensor | None = None
@@ -118,6 +119,10 @@ class SelfModulatedBatchNorm(nn.Module):
             else nn.Identity()
         )
         self.modulation = Modulation(z_dim, num_features, hidden_dim, use_sn)
+        self.init_conditioning(num_features, z_dim, num_classes)
+
+    def init_conditioning(self, num_features: int, z_dim: int, num_classes: int) -> None:
+        """The parameters that depend on the label y: none, Eq. 2 modulates on z alone."""
 
     def modulating_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """What γ and β are computed from: z itself (Eq. 2)."""
@@ -129,9 +134,7 @@ class SelfModulatedBatchNorm(nn.Module):
         if z is None:
             raise ValueError(f"{type(self).__name__} needs z: call norm(h, z, y).")
         gamma, beta = self.modulation(self.modulating_input(z, y))
-        if isinstance(self.bn, nn.Identity):  # modulation without normalization
-            return torch.addcmul(_expand(beta, h), _expand(gamma, h), h)
-        return modulated_batch_norm(h, gamma, beta, self.bn)
+        return modulated_batch_norm(h, gamma, beta, self.bn)  # bn: nn.Identity without normalizing
 
 
 @register("norm", "smod")
@@ -150,21 +153,15 @@ class SelfModulation(SelfModulatedBatchNorm):
 
 
 @register("norm", "cbn")
-class ConditionalBatchNorm(nn.Module):
+class ConditionalBatchNorm(BatchNorm):
     """Appendix B.3: ``h' = γ_y ⊙ (h − μ)/σ + β_y``, one (γ, β) per class (Miyato & Koyama)."""
 
-    def __init__(
-        self,
-        num_features: int,
-        z_dim: int = 0,
-        num_classes: int = 0,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__()
+    affine = False  # γ_y and β_y take the place of BN's own γ and β
+
+    def init_conditioning(self, num_features: int, z_dim: int, num_classes: int) -> None:
+        """γ_y and β_y, embeddings of the class starting at γ = 1 and β = 0 (plain BN)."""
         if num_classes <= 0:
             raise ValueError("cbn needs num_classes > 0: set the generator's num_classes.")
-        self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
         self.gamma = nn.Embedding(num_classes, num_features)
         self.beta = nn.Embedding(num_classes, num_features)
         nn.init.ones_(self.gamma.weight)
@@ -185,20 +182,8 @@ class ConditionalSelfModulatedBatchNorm(SelfModulatedBatchNorm):
     E and E' belong to each layer and start at zero, so an untrained csbn equals sbn.
     """
 
-    def __init__(
-        self,
-        num_features: int,
-        z_dim: int,
-        num_classes: int = 0,
-        hidden_dim: int = 32,
-        use_sn: bool = False,
-        normalize: bool = True,
-        eps: float = 1e-5,
-        momentum: float = 0.1,
-    ) -> None:
-        super().__init__(
-            num_features, z_dim, num_classes, hidden_dim, use_sn, normalize, eps, momentum
-        )
+    def init_conditioning(self, num_features: int, z_dim: int, num_classes: int) -> None:
+        """E and E' of Eq. 3, embeddings of the class into z's space."""
         if num_classes <= 0:
             raise ValueError("csbn needs num_classes > 0: set the generator's num_classes.")
         self.embed = nn.Embedding(num_classes, z_dim)  # E

@@ -18,8 +18,9 @@ __all__ = ["DRAGAN", "R1", "GradientPenalty", "NoPenalty", "Penalty"]
 class Penalty:
     """Base class: ``weight`` times a penalty on D's gradient at some input points.
 
-    The trainer puts :meth:`points` into its one D forward pass and hands the input gradient
-    to :meth:`from_gradient`; calling the penalty does both with a forward pass of its own.
+    The trainer puts :meth:`points` into its one D forward pass (real, fake and points at once)
+    and gets the term from D's outputs at the points with :meth:`at`; calling the penalty does
+    both with a forward pass of its own.
     """
 
     def __init__(self, weight: float = 10.0) -> None:
@@ -37,6 +38,12 @@ class Penalty:
         """``weight`` times the batch mean of :meth:`gradient_term` of ‖grad‖."""
         return self.weight * self.gradient_term(grad.flatten(1).norm(2, dim=1)).mean()
 
+    def at(self, outputs: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """The penalty from D's ``outputs`` at ``points`` (which require grad): the input
+        gradient is taken with ``create_graph`` so that D's update backpropagates through it."""
+        (grad,) = torch.autograd.grad(outputs.sum(), points, create_graph=True)
+        return self.from_gradient(grad.float())
+
     def __call__(
         self,
         discriminator: nn.Module,
@@ -48,10 +55,7 @@ class Penalty:
         if points is None:
             return real.new_zeros(())
         points.requires_grad_(True)
-        (grad,) = torch.autograd.grad(
-            discriminator(points, labels).sum(), points, create_graph=True
-        )
-        return self.from_gradient(grad)
+        return self.at(discriminator(points, labels), points)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight})"

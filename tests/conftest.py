@@ -12,22 +12,6 @@ def _fresh_state():
     gin.clear_config()
 
 
-def _import_train_script() -> None:
-    """Make scripts/train.py importable as ``scripts_train`` for the CLI tests."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train.py"
-    spec = importlib.util.spec_from_file_location("scripts_train", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scripts_train"] = module
-    spec.loader.exec_module(module)
-
-
-_import_train_script()
-
-
 @pytest.fixture
 def run_two_processes():
     """Run ``script args...`` as 2 CPU processes under torchrun (gloo); fail with its stderr."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 import zoo
-from zoo.trainer import train
+from zoo.training import train
 
 out = Path(sys.argv[1])
 zoo.parse(

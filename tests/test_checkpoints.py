@@ -11,8 +11,7 @@ from accelerate import Accelerator
 
 import registry
 import zoo
-from zoo import checkpoints
-from zoo.trainer import train
+from zoo.training import checkpoints, train
 
 WIDTH = 0.0625
 

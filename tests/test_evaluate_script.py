@@ -1,20 +1,14 @@
 """scripts/evaluate.py on a real (tiny) run folder: a table, metrics.json and the PRD plot."""
 
-import importlib.util
+import importlib
 import json
-from pathlib import Path
 
 import zoo
-from zoo.trainer import train
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
+from zoo.training import train
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("scripts_evaluate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("zoo.cli.evaluate")
 
 
 def test_evaluate_a_run_folder(tmp_path, capsys, monkeypatch):

@@ -11,9 +11,8 @@ from test_trainer import _tiny
 
 import zoo
 from registry.penalties import GradientPenalty
-from zoo import fastpath
 from zoo.benchmark import FP32_CONTIGUOUS, Variant, _trainer, setup_for
-from zoo.trainer import EpochBatches, train
+from zoo.training import EpochBatches, fastpath, train
 
 SNDCGAN = {
     "train.generator": "@generator.sndcgan32",
@@ -162,8 +161,7 @@ def test_bf16_resume_is_exact_and_a_precision_change_is_announced(tmp_path, caps
 
 def test_nan_is_caught_between_log_steps_before_a_checkpoint(tmp_path, monkeypatch):
     from registry.losses import Hinge
-    from zoo import checkpoints
-    from zoo.trainer import TrainingDiverged
+    from zoo.training import TrainingDiverged, checkpoints
 
     calls = []
     original = Hinge.d_loss

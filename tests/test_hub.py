@@ -6,7 +6,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,8 +21,7 @@ import registry
 import zoo
 import zoo.evaluation
 from zoo import catalog, hub
-from zoo.folder import CONFIG_FILE, MODEL_FILE
-from zoo.weights import sha256_file
+from zoo.model_folder import CONFIG_FILE, MODEL_FILE, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -345,24 +343,14 @@ def test_truncated_file_in_the_cache_says_how_to_redownload(tmp_path, monkeypatc
 # --- publishing a real run -------------------------------------------------------------------
 
 
-def _import_publish():
-    spec = importlib.util.spec_from_file_location(
-        "scripts_publish", ROOT / "scripts" / "publish.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["scripts_publish"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-publish = _import_publish()
+publish = importlib.import_module("zoo.cli.publish")
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A real 2-step run on the synthetic dataset, evaluated (FID on 16 samples with the small
     Fashion-MNIST classifier), so that it has best/ and final/."""
-    from zoo.trainer import train
+    from zoo.training import train
 
     root = tmp_path_factory.mktemp("run")
     bindings = {
@@ -444,7 +432,7 @@ def test_dry_run_builds_the_exact_folder(tiny_run, tmp_path):
     loaded = zoo.load(out)
     trained = zoo.load(tiny_run / "best")  # the trainer's own folder loads as well
     assert _same_images(loaded, trained)
-    D = zoo.folder.load_discriminator(out, "")
+    D = zoo.model_folder.load_discriminator(out, "")
     assert D.num_classes == 0
 
 
@@ -512,3 +500,22 @@ def test_publish_refuses_a_run_without_best(tmp_path, capsys):
     (tmp_path / "run" / "final").mkdir(parents=True)
     assert publish.main([str(tmp_path / "run"), "--repo-id", "o/x", "--dry-run"]) == 1
     assert "--from final" in capsys.readouterr().err
+
+
+def test_the_trainer_writes_best_and_final_as_model_folders(tiny_run):
+    """One format: RUN/best and RUN/final are what save_pretrained writes (no card yet), with
+    the run's gin config, and load as they are."""
+    for which in ("best", "final"):
+        folder = tiny_run / which
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "config.json",
+            "discriminator.safetensors",
+            "model.safetensors",
+        ]
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        assert config["format"] == "selfmod-zoo" and config["architecture"] == "sndcgan32"
+        assert config["gin_config"] == (tiny_run / "config.gin").read_text()
+        assert config["dataset"] == "synthetic" and config["discriminator"] is not None
+    assert json.loads((tiny_run / "final" / CONFIG_FILE).read_text())["metrics"] == {"step": 2}
+    # evaluated only at the end: best/ is the step-2 model, as final/ is
+    assert _same_images(zoo.load(tiny_run / "best"), zoo.load(tiny_run / "final"))

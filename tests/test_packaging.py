@@ -59,3 +59,25 @@ def test_every_imported_package_is_declared():
         if not any(_normalized(d) in declared for d in distributions.get(module, [module]))
     }
     assert not undeclared, f"imported but not in pyproject.toml dependencies: {undeclared}"
+
+
+def test_every_program_is_a_module_a_script_and_a_command():
+    """Each zoo/cli program has main(argv) -> int, a scripts/ file that calls it and a
+    [project.scripts] command; --help works through the module without a file path."""
+    import importlib
+    import subprocess
+
+    programs = sorted(p.stem for p in (ROOT / "zoo" / "cli").glob("*.py") if p.stem != "__init__")
+    commands = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"train", "evaluate", "sample", "publish", "study", "bench"} <= set(programs)
+    entry_points = set(commands.values())
+    for name in programs:
+        if name.startswith("bench_"):
+            continue  # subcommands of bench
+        assert callable(importlib.import_module(f"zoo.cli.{name}").main)
+        assert f"zoo.cli.{name}:main" in entry_points, name
+        assert f"from zoo.cli.{name} import main" in (ROOT / "scripts" / f"{name}.py").read_text()
+    done = subprocess.run(
+        [sys.executable, "-m", "zoo.cli.train", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--gin" in done.stdout

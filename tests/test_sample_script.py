@@ -1,7 +1,7 @@
 """scripts/sample.py on tiny checkpoint folders: an .npz FID tools read, PNG files, a grid, an
 interpolation GIF, labels, and one-line errors for bad input."""
 
-import importlib.util
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +13,7 @@ import registry
 import zoo
 from zoo.sampling import latents
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sample.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("scripts_sample", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sample = _script()
+sample = importlib.import_module("zoo.cli.sample")
 
 
 def _checkpoint(path: Path, **kwargs) -> Path:

@@ -1,18 +1,12 @@
 """The other scripts end a user error in one line on stderr and a non-zero exit, no traceback."""
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
 
 def _main(name: str):
-    spec = importlib.util.spec_from_file_location(f"scripts_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return importlib.import_module(f"zoo.cli.{name}").main
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -369,6 +370,128 @@ def test_several_methods_against_one_baseline():
     assert counts[["norm", "wins", "total"]].values.tolist() == [["l0", 1, 1], ["all", 1, 1]]
 
 
+# Conditional (Table 4) and layer-ablation (Figure 2(c)) grids: FIDs per seed 0, 1, 2
+CONDITIONAL = {
+    ("pcgan", "cbn"): [30.0, 34.0, 31.0],
+    ("pcgan", "csbn"): [29.0, 25.0, 33.0],
+    ("gcond", "cbn"): [40.0, 44.0, 47.0],
+    ("gcond", "csbn"): [46.0, 45.0, 50.0],
+}
+ABLATION = {  # layer_ablation_v2: one model, a layer at a time against BN
+    "bn": [50.0, 54.0, 58.0],
+    "l0": [60.0, 57.0, 61.0],
+    "l1": [52.0, float("nan"), 56.0],  # a diverged seed
+    "l2": [49.0, 53.0, 51.0],
+    "l3": [45.0, 47.0, 52.0],
+    "all": [44.0, 40.0, 48.0],
+}
+
+
+def _grid_results(tmp_path: Path, study: str, fids) -> Path:
+    """A results.csv and study.json as `run` writes them for a shipped grid, with the FID
+    ``fids(settings)[seed]`` per run."""
+    grid = load_grid(GIN_DIR / "study" / f"{study}.gin")
+    runs = grid.expand()
+    rows = [{**r.row(), "status": "done", "fid": fids(dict(r.settings))[r.seed]} for r in runs]
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    summary = {**grid.summary(), "order": [r.id for r in runs]}
+    (tmp_path / "study.json").write_text(json.dumps(summary))
+    return tmp_path / "results.csv"
+
+
+def _median(values) -> float:
+    return statistics.median(v for v in values if not math.isnan(v))
+
+
+def test_report_of_a_conditional_grid(tmp_path):
+    """fashion_mnist_conditional.gin: models pcgan and gcond, cbn the baseline of csbn."""
+    results = _grid_results(
+        tmp_path, "fashion_mnist_conditional", lambda s: CONDITIONAL[s["model"], s["norm"]]
+    )
+    text = write_report(results, tmp_path / "report").read_text()
+    median = {key: _median(fids) for key, fids in CONDITIONAL.items()}
+    table2 = pd.read_csv(tmp_path / "report" / "table2.csv")
+    assert table2[["model", "norm"]].values.tolist() == [list(k) for k in CONDITIONAL]
+    assert table2["median"].tolist() == list(median.values())
+    q1, _, q3 = statistics.quantiles(CONDITIONAL["pcgan", "csbn"], n=4, method="inclusive")
+    assert f"| pcgan | csbn | {median['pcgan', 'csbn']:.2f} | {q1:.2f}–{q3:.2f} |" in text
+
+    table3 = pd.read_csv(tmp_path / "report" / "table3.csv").set_index("model")
+    for model in ("pcgan", "gcond"):
+        base, value = median[model, "cbn"], median[model, "csbn"]
+        assert table3.loc[model, "reduction"] == pytest.approx(100 * (base - value) / base)
+        assert f"| {model} | csbn | {base:.2f} | {value:.2f} |" in text
+    assert "| model | norm | FID (cbn) | FID | reduction (%) |" in text
+
+    wins = {m: median[m, "csbn"] < median[m, "cbn"] for m in ("pcgan", "gcond")}
+    assert wins == {"pcgan": True, "gcond": False}
+    assert f"**csbn wins {sum(wins.values())}/2**" in text  # the names are the grid's
+    assert "Method axis `norm`, baseline `cbn`." in text and "vs cbn (Table 3)" in text
+    assert "| csbn | pcgan | 1 | 1 |" in text and "| csbn | gcond | 0 | 1 |" in text
+    assert "Figure 2(c)" not in text  # one method: no per-method summary
+    assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 1000
+
+    # Without study.json the settings are guessed and "bn" is no value: the baseline is asked for
+    (tmp_path / "study.json").unlink()
+    with pytest.raises(ValueError, match=r"baseline 'bn' is not a value of 'norm' \(cbn, csbn\)"):
+        write_report(results, tmp_path / "guessed")
+    guessed = write_report(results, tmp_path / "guessed", baseline="cbn").read_text()
+    assert f"**csbn wins {sum(wins.values())}/2**" in guessed
+
+
+def test_report_of_a_layer_ablation_has_a_row_per_layer(tmp_path):
+    """layer_ablation_v2.gin: sBN on one layer at a time and on all layers against BN."""
+    results = _grid_results(tmp_path, "layer_ablation_v2", lambda s: ABLATION[s["norm"]])
+    text = write_report(results, tmp_path / "report").read_text()
+    median = {norm: _median(fids) for norm, fids in ABLATION.items()}
+    layers = ["l0", "l1", "l2", "l3", "all"]  # the grid's order, the baseline left out
+    reduction = {m: 100 * (median["bn"] - median[m]) / median["bn"] for m in layers}
+
+    table3 = pd.read_csv(tmp_path / "report" / "table3.csv")
+    assert table3["norm"].tolist() == layers
+    assert table3["reduction"].tolist() == pytest.approx([reduction[m] for m in layers])
+    pairs = pd.read_csv(tmp_path / "report" / "paired.csv")
+    assert pairs["win"].tolist() == [median[m] < median["bn"] for m in layers]
+    for m in layers:
+        assert f"**{m} wins {int(median[m] < median['bn'])}/1**" in text
+    assert "Per model:" not in text  # one model: the totals say it all
+
+    section = text[text.index("## Per norm (Figure 2(c))") :]
+    for norm, fids in ABLATION.items():
+        kept = [f for f in fids if not math.isnan(f)]
+        row = f"| {norm} | {median[norm]:.2f} |"
+        tail = "– | – |" if norm == "bn" else f"{reduction[norm]:.2f} | "
+        tail += "" if norm == "bn" else f"{int(median[norm] < median['bn'])}/1 |"
+        line = next(x for x in section.splitlines() if x.startswith(row))
+        assert line.endswith(f"| {len(kept)}/3 | {tail}"), line
+    assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 1000
+
+
+def test_per_method_pools_models_of_a_layer_ablation():
+    """layer_ablation.gin's loss axis makes two models: a layer's row pools both losses' runs
+    and takes the median of its two Table 3 reductions."""
+    fids = {("hinge", "bn"): [20.0, 22.0], ("hinge", "l3"): [18.0, 19.0],
+            ("ns", "bn"): [30.0, 34.0], ("ns", "l3"): [33.0, 35.0]}  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {"loss": loss, "norm": norm, "seed": seed, "fid": fid}
+            for (loss, norm), values in fids.items()
+            for seed, fid in enumerate(values)
+        ]
+    )
+    spec = ReportSpec(settings=("loss", "norm"), orders={"norm": ["bn", "l3"]})
+    pairs = agg.paired(table, spec)
+    rows = agg.per_method(table, agg.reductions(agg.unpaired(table, spec), spec), pairs, spec)
+    rows = rows.set_index("norm")
+    assert rows.index.tolist() == ["bn", "l3"]
+    assert rows.loc["l3", "median"] == statistics.median([18.0, 19.0, 33.0, 35.0])
+    assert rows.loc["l3", ["min", "max", "n", "runs"]].tolist() == [18.0, 35.0, 4, 4]
+    hinge, ns = 100 * (21 - 18.5) / 21, 100 * (32 - 34) / 32
+    assert rows.loc["l3", "reduction"] == pytest.approx((hinge + ns) / 2)
+    assert rows.loc["l3", ["wins", "total"]].tolist() == [1, 2]
+    assert math.isnan(rows.loc["bn", "reduction"]) and math.isnan(rows.loc["bn", "total"])
+
+
 def test_report_writes_markdown_tables_and_figures(tmp_path):
     path = write_report(_hand_table(), tmp_path, SPEC, title="hand")
     text = path.read_text()
@@ -396,13 +519,9 @@ def test_report_leaves_unfinished_runs_out_of_the_tables(tmp_path):
 
 
 def _study_cli():
-    import importlib.util
+    from zoo.cli.study import main
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "study.py"
-    spec = importlib.util.spec_from_file_location("scripts_study", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return main
 
 
 def test_cli_dry_run_and_report(tmp_path, capsys):
@@ -410,7 +529,7 @@ def test_cli_dry_run_and_report(tmp_path, capsys):
     assert main(["run", "--gin", str(GIN_DIR / "study" / "tiny.gin"), "--output", str(tmp_path),
                  "--dry-run"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "new  norm=bn,seed=0" in out and "scripts/train.py" in out
+    assert "new  norm=bn,seed=0" in out and "-m zoo.cli.train" in out
     assert not (tmp_path / "runs").exists()
     tiny = str(GIN_DIR / "study" / "tiny.gin")
     assert main(["--gin", tiny, "--output", str(tmp_path), "--jobs", "2", "--dry-run"]) == 0

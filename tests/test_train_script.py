@@ -5,9 +5,9 @@ may change on resume (applied and recorded)."""
 from pathlib import Path
 
 import pytest
-from scripts_train import main
 
 from zoo import runs
+from zoo.cli.train import main
 
 
 def _args(out: Path, steps: int = 2, *extra: str) -> list[str]:
@@ -84,7 +84,7 @@ def test_allowed_change_on_resume_is_applied_and_recorded(tmp_path, capsys):
 def test_changed_bindings_ignore_formatting_and_defaults():
     old = "# a comment\ntrain.steps = 5\ntrain.eval_metrics = [\n    'fid',\n    'is']\n"
     new = "train.steps = 5\ntrain.eval_metrics = ['fid', 'is']\ntrain.seed = 0\n"
-    import zoo.trainer  # noqa: F401 - registers train, whose defaults count as unset values
+    import zoo.training.settings  # noqa: F401 - registers train, whose defaults count as unset values
 
     assert runs.changed_bindings(old, new) == {}
     assert runs.changed_bindings(old, new + "train.seed = 1\n") == {"train.seed": ("0", "1")}

@@ -10,9 +10,8 @@ from safetensors.torch import load_file
 
 import zoo
 from registry.losses import Hinge
-from zoo import checkpoints
 from zoo.config import GIN_DIR
-from zoo.trainer import TrainingDiverged, train
+from zoo.training import TrainingDiverged, checkpoints, train
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = sorted(p.name for p in GIN_DIR.glob("*.gin"))
@@ -107,7 +106,7 @@ def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
 
     crashing = _tiny(tmp_path / "crashed", 6, **common)
     zoo.parse(bindings=crashing)
-    original_step, calls = zoo.trainer.GANTrainer.step, []
+    original_step, calls = zoo.training.step.GANTrainer.step, []
 
     def crash_at_step_five(self, batches):
         calls.append(1)
@@ -115,10 +114,10 @@ def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return original_step(self, batches)
 
-    monkeypatch.setattr(zoo.trainer.GANTrainer, "step", crash_at_step_five)
+    monkeypatch.setattr(zoo.training.step.GANTrainer, "step", crash_at_step_five)
     with pytest.raises(KeyboardInterrupt):
         train()
-    monkeypatch.setattr(zoo.trainer.GANTrainer, "step", original_step)
+    monkeypatch.setattr(zoo.training.step.GANTrainer, "step", original_step)
     assert checkpoints.latest(tmp_path / "crashed" / "checkpoints").name == "step_00000003"
     zoo.parse(bindings=crashing)  # the same command again
     resumed = train()
@@ -180,7 +179,7 @@ def test_missing_dataset_fails_before_models_are_built(tmp_path, monkeypatch, ca
         raise AssertionError("a model was built before the dataset was checked")
 
     monkeypatch.setattr(sndcgan.SNDCGANGenerator, "__init__", no_model)
-    from scripts_train import main
+    from zoo.cli.train import main
 
     code = main(
         [
@@ -195,7 +194,7 @@ def test_missing_dataset_fails_before_models_are_built(tmp_path, monkeypatch, ca
 
 
 def test_gin_typo_fails_with_its_name(tmp_path, capsys):
-    from scripts_train import main
+    from zoo.cli.train import main
 
     assert main(["--bind", "train.setps = 5", "--output", str(tmp_path)]) == 1
     err = capsys.readouterr().err

@@ -11,10 +11,10 @@ from safetensors.torch import load_file, save_file
 
 import registry
 import zoo
-import zoo.trainer  # registers train.* for the gin files
+import zoo.training.settings  # registers train.* for the gin files
 from zoo import catalog
 from zoo.config import GIN_DIR
-from zoo.folder import CONFIG_FILE, MODEL_FILE
+from zoo.model_folder import CONFIG_FILE, MODEL_FILE
 
 TINY = 0.0625
 CASES = [(name, {"norm": "sbn"}) for name in registry.list("generator")] + [
@@ -167,7 +167,7 @@ def _ship(name: str, sha256: str | None = None, **fields) -> catalog.CatalogEntr
     """A shipped entry whose folder is in the (monkeypatched) PRETRAINED_DIR."""
     G = _tiny()
     folder = zoo.save_pretrained(G, catalog.PRETRAINED_DIR / name, name=name)
-    from zoo.weights import sha256_file
+    from zoo.model_folder import sha256_file
 
     return catalog.update_entry(
         name,
@@ -197,7 +197,7 @@ def test_weights_whose_sha256_differs_are_refused(tmp_catalog):
     tensors = load_file(weights)
     tensors["fc.bias"] = tensors["fc.bias"] + 1  # a valid file, but not the pinned one
     save_file(tensors, weights)
-    from zoo.weights import sha256_file
+    from zoo.model_folder import sha256_file
 
     actual = sha256_file(weights)
     with pytest.raises(zoo.ChecksumError) as info:
@@ -382,7 +382,7 @@ def test_shipped_checkpoint_loads_and_samples(name):
 
 def test_norm_bindings_travel_with_an_exported_generator(tmp_path):
     """A G trained with ``norm.sbn.hidden_dim = 7`` reloads as that G, without gin."""
-    from zoo.folder import load_generator, save_pretrained
+    from zoo.model_folder import load_generator, save_pretrained
 
     zoo.parse(
         [GIN_DIR / "quickstart.gin"],
@@ -403,3 +403,27 @@ def test_norm_bindings_travel_with_an_exported_generator(tmp_path):
 def test_a_norm_argument_a_config_cannot_hold_is_refused_early():
     with pytest.raises(ValueError, match=r"config\.json cannot hold"):
         registry.create("generator", "sndcgan32", width=TINY, norm_kwargs={"hidden_dim": object()})
+
+
+def test_run_folders_written_before_0_2_still_load(tmp_path):
+    """A best/ folder of the pre-0.2 trainer (generator.safetensors, a nested config.json)
+    loads without conversion and gives the images of the generator that wrote it."""
+    G = registry.create("generator", "sndcgan32", width=0.125, norm="sbn", channels=1).eval()
+    D = registry.create("discriminator", "sndcgan32", width=0.125, channels=1)
+    folder = tmp_path / "run" / "best"
+    folder.mkdir(parents=True)
+    for name, model in (("generator", G), ("discriminator", D)):
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, folder / f"{name}.safetensors")
+    old = {
+        "generator": {"name": "sndcgan32", "config": G.config},
+        "discriminator": {"name": "sndcgan32", "config": D.config},
+        "metrics": {"fid": 12.5, "step": 7},
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(old))
+
+    loaded = zoo.load(tmp_path / "run")
+    assert torch.equal(loaded.sample(4, seed=1), G.sample(4, seed=1))
+    config = zoo.model_folder.read_config(folder)
+    assert config["architecture"] == "sndcgan32" and config["metrics"]["fid"] == 12.5
+    assert zoo.model_folder.load_discriminator(folder, "").num_classes == 0

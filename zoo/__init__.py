@@ -9,7 +9,7 @@ from zoo.errors import (
     WeightsNotAvailableError,
     ZooError,
 )
-from zoo.folder import save_pretrained
+from zoo.model_folder import save_pretrained
 from zoo.models import create, list_models, load
 from zoo.sampling import sample_grid, save_grid
 

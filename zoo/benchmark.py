@@ -9,6 +9,9 @@ architecture name (:func:`setup_for`).
 from __future__ import annotations
 
 import inspect
+import os
+import platform
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,14 +25,15 @@ from torch import nn
 import registry
 from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
-from zoo.fastpath import resolve_precision
-from zoo.trainer import GANTrainer
+from zoo.training import GANTrainer
+from zoo.training.fastpath import resolve_precision
 
 __all__ = [
     "FAST",
     "FP32_CONTIGUOUS",
     "Setup",
     "Variant",
+    "machine",
     "setup_for",
     "setup_from_gin",
     "step_throughput",
@@ -208,3 +212,17 @@ def with_norm(setup: Setup, norm: str) -> Setup:
     """The same set-up with another generator norm (for BN against sBN)."""
     make = setup.generator
     return replace(setup, generator=lambda channels: make(channels=channels, norm=norm))
+
+
+def machine(device: str) -> str:
+    """The machine the figures were taken on, for the record next to them."""
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or "CPU"
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.is_file():
+            models = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+            name = models[0].strip() if models else name
+        name += f", {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    return f"{name}; torch {torch.__version__}"

@@ -103,7 +103,7 @@ class CatalogEntry:
 
     def run_dir(self) -> str:
         """The run folder its gin file trains into (``train.output_dir``)."""
-        from zoo.folder import gin_binding
+        from zoo.config import gin_binding
 
         gin_path = GIN_DIR.parent / self.gin_file if self.gin_file else None
         if gin_path is not None and gin_path.is_file():

@@ -13,7 +13,7 @@ import gin
 
 import registry
 
-__all__ = ["GIN_DIR", "ConfigError", "parse"]
+__all__ = ["GIN_DIR", "ConfigError", "gin_binding", "parse"]
 
 GIN_DIR = Path(__file__).resolve().parents[1] / "gin"
 """The shipped configs; ``include 'models/resnet32.gin'`` resolves against this folder."""
@@ -70,7 +70,7 @@ def parse(
 
     Raises :class:`ConfigError` naming the bad file, line and name, with suggestions.
     """
-    import zoo.trainer  # noqa: F401 - registers the `train` configurable the configs bind
+    import zoo.training.settings  # noqa: F401 - registers the `train` configurable
 
     registry.load_plugins()
     if clear:
@@ -82,3 +82,13 @@ def parse(
     except (ValueError, KeyError, SyntaxError, TypeError) as error:
         raise ConfigError(_explain(error)) from error
     return gin.config_str()
+
+
+def gin_binding(gin_config: str, selector: str) -> str | None:
+    """The value bound to ``selector`` (e.g. ``train.dataset``) in a gin config text, as written
+    (``@dataset.cifar10`` gives ``cifar10``; quotes are stripped), or None."""
+    match = re.search(rf"^{re.escape(selector)}\s*=\s*(.+?)\s*$", gin_config, re.MULTILINE)
+    if match is None:
+        return None
+    value = match.group(1).strip("'\"")
+    return value.rsplit(".", 1)[-1].removesuffix("()") if value.startswith("@") else value

@@ -1,9 +1,11 @@
-"""Export a training run as a checkpoint folder, ready to upload or ship.
+"""Export a training run's model folder, ready to upload or ship.
 
-``export_run(RUN, OUT)`` takes ``RUN/best`` (or ``RUN/final``): the generator becomes
-``model.safetensors``, the discriminator ``discriminator.safetensors``, ``config.json`` records
-both architectures, ``RUN/config.gin`` and the metrics; ``samples.png`` is an 8x8 grid drawn
-from the exported generator as it loads back; ``README.md`` is the model card.
+The trainer writes ``RUN/best`` and ``RUN/final`` as model folders already
+(:mod:`zoo.model_folder`). ``export_run(RUN, OUT)`` loads one strictly (so a damaged one is
+never published), writes it into ``OUT`` with ``RUN/config.gin`` through the same
+:func:`~zoo.model_folder.save_pretrained` (optionally without the discriminator), and adds what
+publishing needs: ``samples.png``, an 8x8 grid drawn from the generator as it loads back from
+``OUT``, and ``README.md``, the model card.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from zoo.card import write_card
 from zoo.errors import CheckpointError
-from zoo.folder import (
+from zoo.model_folder import (
     CARD_FILE,
     CONFIG_FILE,
     DISCRIMINATOR_FILE,

@@ -22,7 +22,7 @@ from huggingface_hub.errors import (
 )
 
 from zoo.errors import CheckpointError, WeightsNotAvailableError
-from zoo.folder import CONFIG_FILE, MODEL_FILE
+from zoo.model_folder import CONFIG_FILE, MODEL_FILE
 
 __all__ = [
     "HUB_PREFIX",

@@ -18,18 +18,18 @@ from typing import Any
 import torch
 
 import registry
-from registry.architectures.layers import Generator
+from registry.architectures import Generator
 from zoo import catalog, hub
 from zoo.errors import NotPublishedError, UnknownModelError
-from zoo.folder import (
+from zoo.model_folder import (
     CONFIG_FILE,
     build,
     checkpoint_dir,
     load_generator,
     read_config,
+    verify_sha256,
     weights_file,
 )
-from zoo.weights import verify_sha256
 
 __all__ = ["create", "list_models", "load"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import gin
 
-from zoo import checkpoints
 from zoo.config import ConfigError, parse
+from zoo.training import checkpoints
 
 __all__ = [
     "RESUMABLE",

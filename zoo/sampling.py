@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from registry.architectures.layers import Generator
+from registry.architectures import Generator
 
 __all__ = [
     "generate",

@@ -10,8 +10,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from registry._registry import register
-from registry.architectures.layers import Discriminator, Generator, NormFactory, maybe_sn, scaled
+from registry.architectures.base import Discriminator, Generator
+from registry.architectures.layer_options import maybe_sn, scaled
+from registry.architectures.norm_factory import NormFactory
+from registry.architectures.variants import at_resolution
 
 __all__ = ["ResNetDiscriminator", "ResNetGenerator"]
 
@@ -91,62 +93,41 @@ class ResNetDiscriminator(Discriminator):
     block_channels: tuple[int, ...]  # each block's output channels
     downsample: tuple[bool, ...]
 
-    def __init__(
-        self,
-        num_classes: int = 0,
-        width: float = 1.0,
-        channels: int = 3,
-        spectral_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        self.config = dict(
-            num_classes=num_classes, width=width, channels=channels, spectral_norm=spectral_norm
-        )
+    def build(self, width: float, channels: int, use_sn: bool) -> int:
         widths = [scaled(c, width) for c in self.block_channels]
         ins = [channels, *widths[:-1]]
         self.blocks = nn.Sequential(
             *(
-                DiscriminatorBlock(c_in, c_out, down, i == 0, spectral_norm)
+                DiscriminatorBlock(c_in, c_out, down, i == 0, use_sn)
                 for i, (c_in, c_out, down) in enumerate(
                     zip(ins, widths, self.downsample, strict=True)
                 )
             )
         )
-        self.init_head(widths[-1], num_classes, spectral_norm)
+        return widths[-1]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.blocks(x)).sum(dim=(2, 3))
 
 
-@register("generator", "resnet32")
-class ResNet32Generator(ResNetGenerator):
-    """ResNet generator at 32x32 (Table 10; its last rows mean 32x32x3, not 128x128x3)."""
-
-    resolution = 32
-    block_channels = (256, 256, 256, 256)
-
-
-@register("generator", "resnet128")
-class ResNet128Generator(ResNetGenerator):
-    """ResNet generator at 128x128 (Table 12)."""
-
-    resolution = 128
-    block_channels = (1024, 1024, 512, 256, 128, 64)
-
-
-@register("discriminator", "resnet32")
-class ResNet32Discriminator(ResNetDiscriminator):
-    """ResNet discriminator at 32x32 (Table 11)."""
-
-    resolution = 32
-    block_channels = (128, 128, 128, 128)
-    downsample = (True, True, False, False)
-
-
-@register("discriminator", "resnet128")
-class ResNet128Discriminator(ResNetDiscriminator):
-    """ResNet discriminator at 128x128 (Table 13)."""
-
-    resolution = 128
-    block_channels = (64, 128, 256, 512, 1024, 1024)
-    downsample = (True, True, True, True, True, False)
+# The registered classes, one per table. Table 10's last rows read 128x128x3: 32x32x3 is meant.
+ResNet32Generator = at_resolution(
+    ResNetGenerator, 32, table=10, block_channels=(256, 256, 256, 256)
+)
+ResNet128Generator = at_resolution(
+    ResNetGenerator, 128, table=12, block_channels=(1024, 1024, 512, 256, 128, 64)
+)
+ResNet32Discriminator = at_resolution(
+    ResNetDiscriminator,
+    32,
+    table=11,
+    block_channels=(128, 128, 128, 128),
+    downsample=(True, True, False, False),
+)
+ResNet128Discriminator = at_resolution(
+    ResNetDiscriminator,
+    128,
+    table=13,
+    block_channels=(64, 128, 256, 512, 1024, 1024),
+    downsample=(True, True, True, True, True, False),
+)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from registry._registry import register
-from registry.architectures.layers import Discriminator, Generator, NormFactory, maybe_sn, scaled
+from registry.architectures.base import Discriminator, Generator
+from registry.architectures.layer_options import maybe_sn, scaled
+from registry.architectures.norm_factory import NormFactory
+from registry.architectures.variants import at_resolution
 
 __all__ = ["SNDCGANDiscriminator", "SNDCGANGenerator"]
 
@@ -41,17 +43,7 @@ class SNDCGANDiscriminator(Discriminator):
 
     resolution: int
 
-    def __init__(
-        self,
-        num_classes: int = 0,
-        width: float = 1.0,
-        channels: int = 3,
-        spectral_norm: bool = True,
-    ) -> None:
-        super().__init__()
-        self.config = dict(
-            num_classes=num_classes, width=width, channels=channels, spectral_norm=spectral_norm
-        )
+    def build(self, width: float, channels: int, use_sn: bool) -> int:
         c64, c128, c256, c512 = (scaled(c, width) for c in (64, 128, 256, 512))
         spec = [  # (in, out, kernel, stride) as in the table
             (channels, c64, 3, 1),
@@ -63,9 +55,9 @@ class SNDCGANDiscriminator(Discriminator):
             (c512, c512, 3, 1),
         ]
         self.convs = nn.ModuleList(
-            maybe_sn(nn.Conv2d(i, o, k, stride=s, padding=1), spectral_norm) for i, o, k, s in spec
+            maybe_sn(nn.Conv2d(i, o, k, stride=s, padding=1), use_sn) for i, o, k, s in spec
         )
-        self.init_head(c512 * (self.resolution // 8) ** 2, num_classes, spectral_norm)
+        return c512 * (self.resolution // 8) ** 2
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
@@ -73,29 +65,8 @@ class SNDCGANDiscriminator(Discriminator):
         return x.flatten(1)
 
 
-@register("generator", "sndcgan32")
-class SNDCGAN32Generator(SNDCGANGenerator):
-    """SNDCGAN generator at 32x32 (Table 6)."""
-
-    resolution = 32
-
-
-@register("generator", "sndcgan128")
-class SNDCGAN128Generator(SNDCGANGenerator):
-    """SNDCGAN generator at 128x128 (Table 8)."""
-
-    resolution = 128
-
-
-@register("discriminator", "sndcgan32")
-class SNDCGAN32Discriminator(SNDCGANDiscriminator):
-    """SNDCGAN discriminator at 32x32 (Table 7)."""
-
-    resolution = 32
-
-
-@register("discriminator", "sndcgan128")
-class SNDCGAN128Discriminator(SNDCGANDiscriminator):
-    """SNDCGAN discriminator at 128x128 (Table 9)."""
-
-    resolution = 128
+# The registered classes, one per table.
+SNDCGAN32Generator = at_resolution(SNDCGANGenerator, 32, table=6)
+SNDCGAN128Generator = at_resolution(SNDCGANGenerator, 128, table=8)
+SNDCGAN32Discriminator = at_resolution(SNDCGANDiscriminator, 32, table=7)
+SNDCGAN128Discriminator = at_resolution(SNDCGANDiscriminator, 128, table=9)

@@ -2,28 +2,20 @@
 
 FID/IS/KID/PRD numbers are only comparable to published ones with *this* network: the TF
 graph differs from torchvision's ImageNet Inception-v3 in its weights, its 1008-way classifier
-and a few pooling details (average pools that exclude padding in Mixed_5b-d, 6b-e and 7b, and
-a max pool in Mixed_7c's pool branch). Features are the 2048-d ``pool3`` activations.
+and a few pooling details (see :mod:`registry.features.inception_blocks`). Features are the
+2048-d ``pool3`` activations.
 
 The module and parameter names follow torchvision's ``Inception3(num_classes=1008,
 aux_logits=False)`` exactly, which is the layout of the public weight file
 ``pt_inception-2015-12-05-6726825d.pth``, so a copy of that file loads with
-``load_state_dict(strict=True)``. (The blocks are defined here rather than imported from
-torchvision so that they do not depend on torchvision's compiled extension.)
-
-Weights are found, in order: the ``weights_path`` argument, the environment variable
-``SELFMOD_INCEPTION_WEIGHTS``, the Hugging Face Hub cache (``hf_hub_download(repo_id, filename,
-local_files_only=True)``; no download is attempted). Missing weights raise
-:class:`InceptionWeightsNotFoundError`; there is never a silent fallback to other weights.
-The ``.pth`` file is read with ``torch.load(weights_only=True)`` (tensors only); a
-``.safetensors`` copy is accepted too.
+``load_state_dict(strict=True)``. How the weights are found and read is in
+:mod:`registry.features.inception_weights`; its names are importable from here too.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -31,236 +23,39 @@ import torch.nn.functional as F
 from torch import nn
 
 from registry._registry import register
+from registry.features.inception_blocks import (
+    BasicConv2d,
+    FIDInceptionA,
+    FIDInceptionC,
+    FIDInceptionE,
+    InceptionB,
+    InceptionD,
+)
+from registry.features.inception_weights import (
+    DEFAULT_FILENAME,
+    DEFAULT_HF_REPO_ID,
+    ENV_VAR,
+    HF_REPO_ENV_VAR,
+    SOURCE_URL,
+    InceptionWeightsNotFoundError,
+    load_inception_state_dict,
+    resolve_inception_weights,
+)
 
 __all__ = [
     "DEFAULT_FILENAME",
     "DEFAULT_HF_REPO_ID",
     "ENV_VAR",
+    "HF_REPO_ENV_VAR",
+    "INPUT_SIZE",
+    "SOURCE_URL",
     "FIDInceptionV3",
     "InceptionWeightsNotFoundError",
     "load_inception_state_dict",
     "resolve_inception_weights",
 ]
 
-ENV_VAR = "SELFMOD_INCEPTION_WEIGHTS"
-"""Environment variable naming a local copy of the weights (.pth or .safetensors)."""
-HF_REPO_ENV_VAR = "SELFMOD_INCEPTION_HF_REPO"
-"""Environment variable overriding the default Hugging Face Hub repo id."""
-DEFAULT_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-DEFAULT_HF_REPO_ID = "selfmod-zoo/fid-inception-v3"
-"""Hub repo expected to hold ``DEFAULT_FILENAME``; configurable (argument, gin, env var)."""
-SOURCE_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + DEFAULT_FILENAME
-)
 INPUT_SIZE = 299
-
-
-class InceptionWeightsNotFoundError(FileNotFoundError):
-    """The FID Inception weights are not available locally."""
-
-
-# --- building blocks (names as torchvision's Inception3) ------------------------------------
-
-
-class BasicConv2d(nn.Module):
-    """Conv (no bias) + BatchNorm (eps 1e-3) + ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)), inplace=True)
-
-
-def _avg_pool_no_pad(x: torch.Tensor) -> torch.Tensor:
-    # TF's average pool divides by the number of valid (non-padding) inputs.
-    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
-
-
-class FIDInceptionA(nn.Module):
-    """Mixed_5b/5c/5d: torchvision's InceptionA with a padding-excluding average pool."""
-
-    def __init__(self, in_channels: int, pool_features: int) -> None:
-        super().__init__()
-        self.branch1x1 = BasicConv2d(in_channels, 64, kernel_size=1)
-        self.branch5x5_1 = BasicConv2d(in_channels, 48, kernel_size=1)
-        self.branch5x5_2 = BasicConv2d(48, 64, kernel_size=5, padding=2)
-        self.branch3x3dbl_1 = BasicConv2d(in_channels, 64, kernel_size=1)
-        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
-        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, padding=1)
-        self.branch_pool = BasicConv2d(in_channels, pool_features, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1 = self.branch1x1(x)
-        b5 = self.branch5x5_2(self.branch5x5_1(x))
-        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = self.branch_pool(_avg_pool_no_pad(x))
-        return torch.cat([b1, b5, b3, bp], dim=1)
-
-
-class InceptionB(nn.Module):
-    """Mixed_6a (grid reduction 35 -> 17), unchanged from torchvision."""
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.branch3x3 = BasicConv2d(in_channels, 384, kernel_size=3, stride=2)
-        self.branch3x3dbl_1 = BasicConv2d(in_channels, 64, kernel_size=1)
-        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
-        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, stride=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3(x)
-        bd = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
-        return torch.cat([b3, bd, bp], dim=1)
-
-
-class FIDInceptionC(nn.Module):
-    """Mixed_6b-6e: torchvision's InceptionC with a padding-excluding average pool."""
-
-    def __init__(self, in_channels: int, channels_7x7: int) -> None:
-        super().__init__()
-        c7 = channels_7x7
-        self.branch1x1 = BasicConv2d(in_channels, 192, kernel_size=1)
-        self.branch7x7_1 = BasicConv2d(in_channels, c7, kernel_size=1)
-        self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
-        self.branch7x7_3 = BasicConv2d(c7, 192, kernel_size=(7, 1), padding=(3, 0))
-        self.branch7x7dbl_1 = BasicConv2d(in_channels, c7, kernel_size=1)
-        self.branch7x7dbl_2 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
-        self.branch7x7dbl_3 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
-        self.branch7x7dbl_4 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
-        self.branch7x7dbl_5 = BasicConv2d(c7, 192, kernel_size=(1, 7), padding=(0, 3))
-        self.branch_pool = BasicConv2d(in_channels, 192, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1 = self.branch1x1(x)
-        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-        bd = self.branch7x7dbl_1(x)
-        bd = self.branch7x7dbl_3(self.branch7x7dbl_2(bd))
-        bd = self.branch7x7dbl_5(self.branch7x7dbl_4(bd))
-        bp = self.branch_pool(_avg_pool_no_pad(x))
-        return torch.cat([b1, b7, bd, bp], dim=1)
-
-
-class InceptionD(nn.Module):
-    """Mixed_7a (grid reduction 17 -> 8), unchanged from torchvision."""
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.branch3x3_1 = BasicConv2d(in_channels, 192, kernel_size=1)
-        self.branch3x3_2 = BasicConv2d(192, 320, kernel_size=3, stride=2)
-        self.branch7x7x3_1 = BasicConv2d(in_channels, 192, kernel_size=1)
-        self.branch7x7x3_2 = BasicConv2d(192, 192, kernel_size=(1, 7), padding=(0, 3))
-        self.branch7x7x3_3 = BasicConv2d(192, 192, kernel_size=(7, 1), padding=(3, 0))
-        self.branch7x7x3_4 = BasicConv2d(192, 192, kernel_size=3, stride=2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3_2(self.branch3x3_1(x))
-        b7 = self.branch7x7x3_1(x)
-        b7 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(b7)))
-        bp = F.max_pool2d(x, kernel_size=3, stride=2)
-        return torch.cat([b3, b7, bp], dim=1)
-
-
-class FIDInceptionE(nn.Module):
-    """Mixed_7b (``pool="avg"``: padding-excluding average pool) and Mixed_7c (``pool="max"``:
-    TF's graph max-pools in this block's pool branch)."""
-
-    def __init__(self, in_channels: int, pool: str) -> None:
-        super().__init__()
-        if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
-        self.pool = pool
-        self.branch1x1 = BasicConv2d(in_channels, 320, kernel_size=1)
-        self.branch3x3_1 = BasicConv2d(in_channels, 384, kernel_size=1)
-        self.branch3x3_2a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
-        self.branch3x3_2b = BasicConv2d(384, 384, kernel_size=(3, 1), padding=(1, 0))
-        self.branch3x3dbl_1 = BasicConv2d(in_channels, 448, kernel_size=1)
-        self.branch3x3dbl_2 = BasicConv2d(448, 384, kernel_size=3, padding=1)
-        self.branch3x3dbl_3a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
-        self.branch3x3dbl_3b = BasicConv2d(384, 384, kernel_size=(3, 1), padding=(1, 0))
-        self.branch_pool = BasicConv2d(in_channels, 192, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1 = self.branch1x1(x)
-        b3 = self.branch3x3_1(x)
-        b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], dim=1)
-        bd = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        bd = torch.cat([self.branch3x3dbl_3a(bd), self.branch3x3dbl_3b(bd)], dim=1)
-        if self.pool == "avg":
-            pooled = _avg_pool_no_pad(x)
-        else:
-            pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
-        bp = self.branch_pool(pooled)
-        return torch.cat([b1, b3, bd, bp], dim=1)
-
-
-# --- weights -----------------------------------------------------------------------------
-
-
-def _missing(message: str, repo_id: str, filename: str) -> InceptionWeightsNotFoundError:
-    return InceptionWeightsNotFoundError(
-        f"{message} The FID Inception weights ({filename}, pytorch-fid's port of the TF "
-        f"2015-12-05 graph, from {SOURCE_URL}) are needed: pass weights_path=... (gin: "
-        f"feature_extractor.inception.weights_path), or export {ENV_VAR}=/path/to/{filename} "
-        f"(a .safetensors copy works too), or put them in the Hugging Face Hub cache with "
-        f"`hf download {repo_id} {filename}` (older clients: `huggingface-cli download "
-        f"{repo_id} {filename}`). No other weights are substituted: FIDs from other Inception "
-        f"weights are not comparable."
-    )
-
-
-def resolve_inception_weights(
-    weights_path: str | os.PathLike | None = None,
-    repo_id: str | None = None,
-    filename: str = DEFAULT_FILENAME,
-) -> Path:
-    """Local path of the weights: ``weights_path``, else ``$SELFMOD_INCEPTION_WEIGHTS``, else the
-    Hub cache (``local_files_only``). Raises :class:`InceptionWeightsNotFoundError`."""
-    repo_id = repo_id or os.environ.get(HF_REPO_ENV_VAR) or DEFAULT_HF_REPO_ID
-    if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise _missing(f"weights_path={str(path)!r} does not exist.", repo_id, filename)
-        return path
-    env_value = os.environ.get(ENV_VAR)
-    if env_value:
-        path = Path(env_value).expanduser()
-        if not path.is_file():
-            raise _missing(f"{ENV_VAR}={env_value!r} does not exist.", repo_id, filename)
-        return path
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(repo_id, filename, local_files_only=True))
-    except Exception as error:  # not cached, hub offline, bad repo id...
-        raise _missing(
-            f"No weights given and {ENV_VAR} is not set; not in the Hugging Face Hub cache either "
-            f"({type(error).__name__}).",
-            repo_id,
-            filename,
-        ) from error
-
-
-def load_inception_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``.safetensors`` or from a ``.pth`` pickle with
-    ``torch.load(weights_only=True)`` (tensors and plain containers only, no code)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in state.values()
-    ):
-        raise ValueError(f"{path} does not hold a flat state dict of tensors")
-    return dict(state)
-
-
-# --- the network -------------------------------------------------------------------------
 
 
 @register("feature_extractor", "inception")

@@ -6,7 +6,7 @@ from zoo.metrics.conditioning import (
     jacobian_log_condition,
     per_sample_jacobians,
 )
-from zoo.metrics.fid import StreamingStats, fid_from_features, frechet_distance
+from zoo.metrics.fid import StreamingStats, fid_from_features, fid_from_stats, frechet_distance
 from zoo.metrics.inception_score import inception_score, inception_score_from_logits
 from zoo.metrics.kid import kernel_inception_distance, polynomial_mmd2_unbiased
 from zoo.metrics.prd import (
@@ -22,6 +22,7 @@ __all__ = [
     "compute_prd",
     "compute_prd_from_embedding",
     "fid_from_features",
+    "fid_from_stats",
     "frechet_distance",
     "generator_log_condition",
     "inception_score",

@@ -16,7 +16,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["generator_log_condition", "jacobian_log_condition", "per_sample_jacobians"]
+__all__ = [
+    "JACOBIAN_BATCH",
+    "generator_log_condition",
+    "jacobian_log_condition",
+    "per_sample_jacobians",
+]
+
+JACOBIAN_BATCH = 64
+"""z's the conditioning of a generator is averaged over."""
 
 
 def _forward(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
@@ -132,7 +140,7 @@ def jacobian_log_condition(
 
 def generator_log_condition(
     generator: nn.Module,
-    num_z: int = 64,
+    num_z: int = JACOBIAN_BATCH,
     *,
     seed: int = 0,
     device: torch.device | str | None = None,

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from scipy import linalg
 
-__all__ = ["StreamingStats", "fid_from_features", "frechet_distance"]
+__all__ = ["StreamingStats", "fid_from_features", "fid_from_stats", "frechet_distance"]
 
 
 class StreamingStats:
@@ -167,6 +167,11 @@ def fid_from_features(
 ) -> float:
     """FID between two ``N×D`` feature sets."""
     f1, f2 = torch.as_tensor(features1), torch.as_tensor(features2)
-    s1 = StreamingStats(f1.shape[1]).update(f1)
-    s2 = StreamingStats(f2.shape[1]).update(f2)
-    return frechet_distance(s1.mean, s1.covariance, s2.mean, s2.covariance)
+    return fid_from_stats(
+        StreamingStats(f1.shape[1]).update(f1), StreamingStats(f2.shape[1]).update(f2)
+    )
+
+
+def fid_from_stats(stats1: StreamingStats, stats2: StreamingStats) -> float:
+    """FID between the Gaussians of two accumulated feature sets."""
+    return frechet_distance(stats1.mean, stats1.covariance, stats2.mean, stats2.covariance)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["inception_score", "inception_score_from_logits"]
+__all__ = ["SPLITS", "inception_score", "inception_score_from_logits"]
+
+SPLITS = 10
+"""Chunks the score is computed on (the convention of the original TF code)."""
 
 
-def inception_score(probs: torch.Tensor | np.ndarray, splits: int = 10) -> tuple[float, float]:
+def inception_score(probs: torch.Tensor | np.ndarray, splits: int = SPLITS) -> tuple[float, float]:
     """(mean, std) of the Inception Score of ``N×K`` class probabilities over ``splits`` chunks."""
     p = torch.as_tensor(probs).detach().to("cpu", torch.float64)
     if p.ndim != 2:
@@ -31,7 +34,7 @@ def inception_score(probs: torch.Tensor | np.ndarray, splits: int = 10) -> tuple
 
 
 def inception_score_from_logits(
-    logits: torch.Tensor | np.ndarray, splits: int = 10
+    logits: torch.Tensor | np.ndarray, splits: int = SPLITS
 ) -> tuple[float, float]:
     """:func:`inception_score` of ``softmax(logits)``."""
     x = torch.as_tensor(logits).detach().to("cpu", torch.float64)

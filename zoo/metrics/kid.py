@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["kernel_inception_distance", "polynomial_mmd2_unbiased"]
+from zoo.metrics.arrays import as_float64_array
+
+__all__ = ["NUM_SUBSETS", "SUBSET_SIZE", "kernel_inception_distance", "polynomial_mmd2_unbiased"]
+
+NUM_SUBSETS = 100
+"""Random subsets KID is averaged over (Bińkowski et al.'s default)."""
+SUBSET_SIZE = 1000
+"""Rows per subset (capped at the sample sizes)."""
 
 
 def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -33,16 +40,15 @@ def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 def kernel_inception_distance(
     features1: torch.Tensor | np.ndarray,
     features2: torch.Tensor | np.ndarray,
-    num_subsets: int = 100,
-    subset_size: int = 1000,
+    num_subsets: int = NUM_SUBSETS,
+    subset_size: int = SUBSET_SIZE,
     seed: int = 0,
 ) -> tuple[float, float]:
     """(mean, std) of the unbiased polynomial-kernel MMD² over random subsets.
 
     Each subset draws ``min(subset_size, n1, n2)`` rows without replacement from each set.
     """
-    x = torch.as_tensor(features1).detach().to("cpu", torch.float64).numpy()
-    y = torch.as_tensor(features2).detach().to("cpu", torch.float64).numpy()
+    x, y = as_float64_array(features1), as_float64_array(features2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature dims differ: {x.shape[1]} vs {y.shape[1]}")
     size = min(subset_size, x.shape[0], y.shape[0])

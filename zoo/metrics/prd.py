@@ -20,13 +20,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo.metrics.arrays import as_float64_array
+
 __all__ = [
+    "NUM_ANGLES",
+    "NUM_CLUSTERS",
+    "NUM_RUNS",
     "compute_prd",
     "compute_prd_from_embedding",
     "kmeans",
     "plot_prd_curves",
     "prd_to_max_f_beta_pair",
 ]
+
+NUM_CLUSTERS = 20
+"""k-means clusters of the union of both feature sets (the reference's default)."""
+NUM_ANGLES = 1001
+"""Slopes in (0, π/2) at which the curve is traced."""
+NUM_RUNS = 10
+"""Clusterings the curve is averaged over."""
 
 
 def _sq_distances(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor) -> torch.Tensor:
@@ -83,7 +95,10 @@ def kmeans(
 
 
 def compute_prd(
-    eval_dist: np.ndarray, ref_dist: np.ndarray, num_angles: int = 1001, epsilon: float = 1e-10
+    eval_dist: np.ndarray,
+    ref_dist: np.ndarray,
+    num_angles: int = NUM_ANGLES,
+    epsilon: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PRD curve (precision, recall) of two histograms over ``num_angles`` slopes in (0, π/2)."""
     if not (num_angles >= 3 and num_angles <= 1e6):
@@ -111,9 +126,9 @@ def _histograms(
 def compute_prd_from_embedding(
     eval_data: torch.Tensor | np.ndarray,
     ref_data: torch.Tensor | np.ndarray,
-    num_clusters: int = 20,
-    num_angles: int = 1001,
-    num_runs: int = 10,
+    num_clusters: int = NUM_CLUSTERS,
+    num_angles: int = NUM_ANGLES,
+    num_runs: int = NUM_RUNS,
     enforce_balance: bool = True,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +137,7 @@ def compute_prd_from_embedding(
     With ``enforce_balance`` (the reference default) the two sets must have the same size,
     since an imbalance biases the histograms.
     """
-    eval_np = torch.as_tensor(eval_data).detach().to("cpu", torch.float64).numpy()
-    ref_np = torch.as_tensor(ref_data).detach().to("cpu", torch.float64).numpy()
+    eval_np, ref_np = as_float64_array(eval_data), as_float64_array(ref_data)
     if enforce_balance and len(eval_np) != len(ref_np):
         raise ValueError(
             f"PRD needs as many evaluated as reference samples ({len(eval_np)} vs {len(ref_np)});"

@@ -9,7 +9,7 @@ diverged run that never evaluated) are left out of the medians.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -18,6 +18,7 @@ __all__ = [
     "ReportSpec",
     "correlations",
     "paired",
+    "per_method",
     "prepare",
     "reductions",
     "representatives",
@@ -63,6 +64,22 @@ class ReportSpec:
         present = set(values) - {self.baseline}
         order = [m for m in self.orders.get(self.method, ()) if m in present]
         return order + sorted(present - set(order))
+
+    def ordered(self, values: Sequence[str]) -> list[str]:
+        """The baseline (when present in ``values``), then :meth:`methods`."""
+        return [self.baseline] * (self.baseline in set(values)) + self.methods(values)
+
+    def check(self, table: pd.DataFrame) -> None:
+        """Raise ValueError when ``table`` has no method column or the baseline is not one of
+        the method's values (the grid's declared ones, else those in the table)."""
+        if self.method not in table:
+            raise ValueError(f"method axis {self.method!r} is no column of the results table")
+        values = self.orders.get(self.method) or table[self.method].dropna().astype(str).unique()
+        if self.baseline not in set(values):
+            raise ValueError(
+                f"baseline {self.baseline!r} is not a value of {self.method!r} "
+                f"({', '.join(map(str, values))}): name it with --baseline"
+            )
 
     @classmethod
     def from_study(cls, study: Mapping[str, Any], **overrides: Any) -> ReportSpec:
@@ -219,6 +236,26 @@ def representatives(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     ranked = valid.assign(_d=distance).sort_values(["_d", spec.metric], kind="stable")
     chosen = ranked.groupby(list(spec.settings), sort=False, dropna=False).head(1)
     return sort_rows(chosen.drop(columns="_d"), spec.settings, spec)
+
+
+def per_method(
+    table: pd.DataFrame, table3: pd.DataFrame, pairs: pd.DataFrame, spec: ReportSpec
+) -> pd.DataFrame:
+    """Figure 2(c) / Figure 4 (where to modulate): one row per value of the method axis, the
+    baseline first, with the metric's median, quartiles and range over all its runs (every
+    model, tuned setting and seed), the median over models of its Table 3 ``reduction``
+    (:func:`reductions`) and its paired ``wins`` out of ``total`` (:func:`paired`)."""
+    pooled = seed_stats(table, replace(spec, settings=(spec.method,)))
+    rank = {m: i for i, m in enumerate(spec.ordered(list(pooled[spec.method])))}
+    pooled = pooled.sort_values(spec.method, key=lambda s: s.map(rank), kind="stable")
+    reduction = table3.groupby(spec.method, sort=False)["reduction"].median()
+    counts = win_counts(pairs, spec).set_index(spec.method)
+    methods = pooled[spec.method]
+    return pooled.assign(
+        reduction=methods.map(reduction),
+        wins=methods.map(counts["wins"]),
+        total=methods.map(counts["total"]),
+    ).reset_index(drop=True)
 
 
 def correlations(table: pd.DataFrame, spec: ReportSpec, column: str) -> dict[str, float]:

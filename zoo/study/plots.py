@@ -1,6 +1,7 @@
 """The study's figures (matplotlib, Agg): FID distributions per model for each method
-(Figure 2(a); Figure 2(c) / Figure 4 for the layer ablation), and log condition number vs FID
-and precision/recall (F_8 vs F_1/8) per setting (Figure 3, Section 3.3 / A.3)."""
+(Figure 2(a); Figure 2(c) / Figure 4 when several methods face one baseline, e.g. the layer
+ablation), and log condition number vs FID and precision/recall (F_8 vs F_1/8) per setting
+(Figure 3, Section 3.3 / A.3)."""
 
 from __future__ import annotations
 
@@ -18,34 +19,35 @@ from zoo.study.aggregate import ReportSpec, prepare, representatives, sort_rows
 __all__ = ["plot_condition", "plot_distributions", "plot_prd"]
 
 
-def _methods(table: pd.DataFrame, spec: ReportSpec) -> list[str]:
-    present = list(table[spec.method].unique())
-    return [spec.baseline] * (spec.baseline in present) + spec.methods(present)
-
-
 def _label(row: pd.Series, columns: list[str]) -> str:
     return "/".join(str(row[c]) for c in columns) or "all"
 
 
 def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path:
     """Figure 2(a): box plots of the metric over runs (seeds and tuned settings) per model,
-    one box per method, plus all models pooled; each run is also drawn as a dot."""
+    one box per method, plus all models pooled; each run is also drawn as a dot. With several
+    methods it is Figure 2(c) / Figure 4 (where to modulate); with one model, a box per method
+    side by side."""
     table = sort_rows(prepare(table, spec).dropna(subset=[spec.metric]), spec.model, spec)
-    methods = _methods(table, spec)
-    labels = table.apply(_label, axis=1, columns=spec.model) if spec.model else None
-    groups = ["all"] if labels is None else [*dict.fromkeys(labels), "all"]
-    width = 0.8 / max(len(methods), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * max(len(methods), 1) ** 0.5), 4))
+    methods = spec.ordered(list(table[spec.method].unique()))
+    if spec.model:  # a group per model, then all models pooled (None), a box per method in each
+        labels = table.apply(_label, axis=1, columns=spec.model)
+        names = [*dict.fromkeys(labels), "all"]
+        groups, slots = [*names[:-1], None], max(len(methods), 1)
+    else:  # one model: each method's box is a group of its own
+        labels, names, groups, slots = table[spec.method], methods, methods, 1
+    width = 0.8 / slots
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) * slots**0.5), 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     rng = np.random.default_rng(0)
     for m, method in enumerate(methods):
         data, positions = [], []
         for g, group in enumerate(groups):
             rows = table[spec.method] == method
-            if group != "all":
+            if group is not None:
                 rows &= labels == group
             data.append(table.loc[rows, spec.metric].to_numpy())
-            positions.append(g + (m - (len(methods) - 1) / 2) * width)
+            positions.append(g + (m % slots - (slots - 1) / 2) * width)
         kept = [(d, p) for d, p in zip(data, positions, strict=True) if len(d)]
         if not kept:
             continue
@@ -62,9 +64,10 @@ def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) 
         for d, p in kept:
             ax.scatter(p + rng.uniform(-width / 5, width / 5, len(d)), d, s=8, color=color)
         ax.plot([], [], color=color, lw=6, alpha=0.5, label=method)
-    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(spec.metric.upper())
-    ax.set_title(f"{spec.metric.upper()} over seeds and tuned settings (Figure 2(a))")
+    figure = "Figure 2(a)" if len(spec.methods(methods)) < 2 else "Figure 2(c)"
+    ax.set_title(f"{spec.metric.upper()} over seeds and tuned settings ({figure})")
     ax.legend(title=spec.method, fontsize=8)
     return _save(fig, path)
 
@@ -83,7 +86,7 @@ def _scatter(
     if x not in chosen or y not in chosen or chosen[[x, y]].dropna().empty:
         return None
     fig, ax = plt.subplots(figsize=(5, 4))
-    for method in _methods(chosen, spec):
+    for method in spec.ordered(list(chosen[spec.method].unique())):
         points = chosen[chosen[spec.method] == method][[x, y]].dropna()
         label = method
         if with_r and len(points) > 2 and points[x].std() > 0 and points[y].std() > 0:

@@ -47,6 +47,38 @@ def _range(low: pd.Series, high: pd.Series) -> pd.Series:
     return low.map("{:.2f}".format) + "–" + high.map("{:.2f}".format)
 
 
+def _spread(stats: pd.DataFrame, columns: Sequence[str], median: str, count: str) -> pd.DataFrame:
+    """``columns`` of :func:`~zoo.study.aggregate.seed_stats`-like ``stats``, then the median,
+    IQR, min–max and a ``count`` column of runs with a value out of all."""
+    shown = stats[list(columns)].copy()
+    shown[median] = stats["median"]
+    shown["IQR"] = _range(stats["q1"], stats["q3"])
+    shown["min–max"] = _range(stats["min"], stats["max"])
+    shown[count] = stats["n"].astype(str) + "/" + stats["runs"].astype(str)
+    return shown
+
+
+def _per_method(
+    table: pd.DataFrame, table3: pd.DataFrame, pairs: pd.DataFrame, spec: ReportSpec
+) -> str:
+    """Figure 2(c): a row per method value (e.g. per modulated layer) against the baseline."""
+    rows = agg.per_method(table, table3, pairs, spec)
+    shown = _spread(rows, [spec.method], f"{spec.metric.upper()} (median)", "runs")
+    shown["reduction (%)"] = rows["reduction"]
+    won = rows["total"].notna()
+    shown["paired wins"] = "–"
+    shown.loc[won, "paired wins"] = [
+        f"{w:.0f}/{t:.0f}"
+        for w, t in zip(rows.loc[won, "wins"], rows.loc[won, "total"], strict=True)
+    ]
+    text = (
+        f"Each value of `{spec.method}` against `{spec.baseline}`: median, IQR and min–max of "
+        f"{spec.metric.upper()} over all its runs (every model, tuned setting and seed), the "
+        "median over models of its Table 3 reduction, and its paired wins.\n\n"
+    )
+    return _section(f"Per {spec.method} (Figure 2(c))", text + markdown_table(shown))
+
+
 def _table2(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     metric = spec.metric.upper()
     shown = table2[[*spec.model, spec.method]].copy()
@@ -71,7 +103,7 @@ def _table3(table3: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """Paper layout where possible: a row per model without ``arch``, a column per arch."""
     if table3.empty or "arch" not in spec.model:
         names = {
-            "baseline": spec.baseline,
+            "baseline": f"{spec.metric.upper()} ({spec.baseline})",
             "value": spec.metric.upper(),
             "reduction": "reduction (%)",
         }
@@ -125,6 +157,7 @@ def write_report(
             if study
             else ReportSpec.infer(table, **overrides)
         )
+    spec.check(table)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = title or (study or {}).get("name", "study")
@@ -171,11 +204,9 @@ def write_report(
             f"settings' medians, per {spec.method}.\n\n" + markdown_table(top),
         )
     )
-    shown = seeds[[*spec.settings]].copy()
-    shown["median"] = seeds["median"]
-    shown["IQR"] = _range(seeds["q1"], seeds["q3"])
-    shown["min–max"] = _range(seeds["min"], seeds["max"])
-    shown["seeds"] = seeds["n"].astype(str) + "/" + seeds["runs"].astype(str)
+    if len(spec.methods(table[spec.method].astype(str).unique())) > 1:
+        parts.append(_per_method(table, table3, pairs, spec))
+    shown = _spread(seeds, spec.settings, "median", "seeds")
     parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
     parts.append(_section("Figures", _figures(table, spec, out_dir)))
     if failed := _failures(everything):
@@ -213,7 +244,9 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
         f"(same settings and hyperparameters, median over seeds, lower {spec.metric} wins)."
         for _, row in totals.iterrows()
     ]
-    by_model = agg.win_counts(pairs, spec, by=spec.model) if spec.model else totals
+    if not spec.model:  # one model: the totals are all there is
+        return "\n\n".join(lines) + "\n"
+    by_model = agg.win_counts(pairs, spec, by=spec.model)
     return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
 
 

@@ -2,10 +2,11 @@
 or ``jobs`` at a time on a machine with room for several (cores, a GPU).
 
 Each run goes to ``OUTPUT/runs/<id>``. By default a run is one subprocess,
-``python scripts/train.py --gin ... --bind ... --output RUN`` (or ``accelerate launch
-scripts/train.py ...``): a fresh interpreter per run has no gin or torch state left from the
-previous one, and a crash or divergence stops that run only. ``launcher="inprocess"`` calls
-:func:`zoo.parse` and :func:`zoo.trainer.train` directly instead (tests, debugging).
+``python -m zoo.cli.train --gin ... --bind ... --output RUN`` (or ``accelerate launch -m
+zoo.cli.train ...``; :mod:`~zoo.study.executors`): a fresh interpreter per run has no gin or
+torch state left from the previous one, and a crash or divergence stops that run only.
+``launcher="inprocess"`` calls :func:`zoo.parse` and :func:`zoo.training.train` directly
+instead (tests, debugging).
 
 Files a run folder gets besides the trainer's: ``run.json`` (settings, gin files, bindings, a
 fingerprint of them, accumulated wall time) when it starts, ``train.log`` (subprocess output)
@@ -20,20 +21,24 @@ configuration (fingerprint) stops the study rather than mix results.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from zoo.study.executors import (
+    LAUNCHERS,
+    Executor,
+    InProcessExecutor,
+    Outcome,
+    SubprocessExecutor,
+    make_executor,
+)
 from zoo.study.grid import Grid, Run
 from zoo.study.results import RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect
 
@@ -49,107 +54,11 @@ __all__ = [
     "run_study",
 ]
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
-SPEC_FILE, RESULT_FILE, LOG_FILE = "run.json", "result.json", "train.log"
-LAUNCHERS = ("python", "accelerate", "inprocess")
-ACCELERATE_CLI = "accelerate.commands.accelerate_cli"
+SPEC_FILE, RESULT_FILE = "run.json", "result.json"
 
 
 class StudyError(RuntimeError):
     """The output folder holds runs that do not belong to this grid."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one training session ended: the return code (0 = finished) and an error text."""
-
-    returncode: int
-    error: str | None = None
-
-
-Executor = Callable[[Run, Path], Outcome]
-"""Trains one run into a folder (resuming from its checkpoints) and says how it ended."""
-
-
-class SubprocessExecutor:
-    """One ``scripts/train.py`` process per run; output is appended to ``RUN/train.log``.
-
-    ``threads`` sets ``OMP_NUM_THREADS`` (and MKL's) of the training processes, e.g. the CPU
-    cores divided by the number of runs trained at once; ``None`` leaves the environment as is.
-    """
-
-    def __init__(
-        self,
-        launcher: str = "python",
-        launcher_args: Sequence[str] = (),
-        threads: int | None = None,
-    ) -> None:
-        if launcher not in ("python", "accelerate"):
-            raise ValueError(f"launcher must be 'python' or 'accelerate', got {launcher!r}")
-        self.launcher, self.launcher_args, self.threads = launcher, list(launcher_args), threads
-
-    def environment(self) -> dict[str, str]:
-        """The training processes' environment."""
-        env = dict(os.environ)
-        if self.threads is not None:
-            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.threads)
-        return env
-
-    def command(self, run: Run, run_dir: Path) -> list[str]:
-        """The command line that trains ``run`` into ``run_dir``."""
-        if self.launcher == "python":
-            head = [sys.executable, *self.launcher_args, str(TRAIN_SCRIPT)]
-        else:
-            accelerate = shutil.which("accelerate")
-            launch = [accelerate] if accelerate else [sys.executable, "-m", ACCELERATE_CLI]
-            head = [*launch, "launch", *self.launcher_args, str(TRAIN_SCRIPT)]
-        args = [a for f in run.resolved for a in ("--gin", f)]
-        args += [a for b in run.bindings for a in ("--bind", b)]
-        return [*head, *args, "--output", str(run_dir)]
-
-    def __call__(self, run: Run, run_dir: Path) -> Outcome:
-        command = self.command(run, run_dir)
-        with open(run_dir / LOG_FILE, "a") as log:
-            log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
-            log.flush()
-            done = subprocess.run(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                check=False,
-            )
-        if done.returncode == 0:
-            return Outcome(0)
-        lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
-        tail = [line for line in lines if not line.startswith("$ ")][-5:]
-        return Outcome(done.returncode, "\n".join(tail))
-
-
-class InProcessExecutor:
-    """:func:`zoo.parse` + :func:`zoo.trainer.train` in this process (no log file)."""
-
-    def __call__(self, run: Run, run_dir: Path) -> Outcome:
-        import zoo
-        from zoo.trainer import TrainingDiverged, train
-
-        try:
-            config = zoo.parse(
-                run.resolved, [*run.bindings, f"train.output_dir = {str(run_dir)!r}"]
-            )
-            train(gin_config=config)
-        except (zoo.ConfigError, FileNotFoundError, TrainingDiverged) as error:
-            return Outcome(1, f"{type(error).__name__}: {error}")
-        return Outcome(0)
-
-
-def make_executor(
-    launcher: str = "python", launcher_args: Sequence[str] = (), threads: int | None = None
-) -> Executor:
-    """The executor for a ``--launcher`` name (see :data:`LAUNCHERS`)."""
-    if launcher == "inprocess":
-        return InProcessExecutor()
-    return SubprocessExecutor(launcher, launcher_args, threads)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -239,7 +148,7 @@ def validate(runs: Sequence[Run]) -> None:
     """Parse every run's gin configuration (no training): a typo fails now, not hours in."""
     import gin
 
-    import zoo.trainer  # noqa: F401  (registers train.*)
+    import zoo.training.settings  # noqa: F401  (registers train.*)
     from zoo.config import parse
 
     try:

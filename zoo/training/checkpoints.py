@@ -1,6 +1,6 @@
-"""Run checkpoints: Accelerate's state (weights as safetensors) plus the trainer's own state,
-written under a temporary name and renamed into place, so the newest ``step_*`` folder is
-always complete. Older ones beyond a retention limit are removed.
+"""Training-state checkpoints, for exact resume: Accelerate's state (weights as safetensors)
+plus the trainer's own state, written under a temporary name and renamed into place, so the
+newest ``step_*`` folder is always complete. Older ones beyond a retention limit are removed.
 
 :func:`restore_latest` reads every file of the newest checkpoint before loading it: a damaged
 one (truncated, overwritten) is renamed ``corrupt_step_*`` (kept, never deleted, and no longer
@@ -22,6 +22,7 @@ from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file, save_file
 
 from zoo.errors import CheckpointError
+from zoo.model_folder import cpu_tensors
 
 __all__ = [
     "STATE_FILE",
@@ -76,7 +77,7 @@ def save(
     accelerator.save_state(str(partial), safe_serialization=True)
     if accelerator.is_main_process:
         for name, module in (extra_modules or {}).items():
-            save_file(_contiguous(module.state_dict()), partial / f"{name}.safetensors")
+            save_file(cpu_tensors(module.state_dict()), partial / f"{name}.safetensors")
         (partial / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2))
         if final.exists():
             shutil.rmtree(final)
@@ -196,7 +197,3 @@ def apply_learning_rate(optimizers: Sequence[torch.optim.Optimizer], lr: float) 
                 old = group["lr"]
                 group["lr"] = lr
     return old
-
-
-def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous().cpu() for k, v in tensors.items()}

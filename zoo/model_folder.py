@@ -1,8 +1,9 @@
-"""The checkpoint folder: what a published model is on disk and on the Hub.
+"""The model folder, the one checkpoint format of a trained model: what the trainer writes as
+``RUN/best`` and ``RUN/final``, what :func:`zoo.load` reads and what is published on the Hub.
 
-A folder holds ``model.safetensors`` (the generator), ``discriminator.safetensors`` (when
-exported), ``config.json`` and ``README.md`` (the model card), plus ``samples.png`` when
-published. ``config.json``::
+A folder holds ``model.safetensors`` (the generator), ``discriminator.safetensors``,
+``config.json``, and, once published, ``README.md`` (the model card) and ``samples.png``.
+``config.json``::
 
     {"format": "selfmod-zoo", "format_version": 1,
      "architecture": "sndcgan32", "model_args": {...},      # registry name and its arguments
@@ -11,23 +12,29 @@ published. ``config.json``::
      "discriminator": {"architecture": "sndcgan32", "model_args": {...}} or null,
      "gin_config": "...",  "metrics": {"fid": 31.2, "step": 3000}}
 
-The trainer's ``RUN/best`` and ``RUN/final`` folders (``generator.safetensors`` and a nested
-``config.json``) load as well, and so does a run folder (its ``best/``, else ``final/``).
+A run folder loads as its ``best/``, else ``final/``. Run folders of selfmod-zoo before 0.2
+(``generator.safetensors`` with a nested ``config.json``) still load.
+
+Weights are read only from safetensors, strictly: a missing, unexpected or misshapen key is an
+error naming the keys; a file that cannot be parsed (truncated, corrupt) is an error naming the
+file and how to get a good copy; a catalog pin is checked by sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 import registry
-from registry.architectures.layers import Generator
-from zoo.errors import CheckpointError
-from zoo.weights import load_strict, read_tensors, write_tensors
+from registry.architectures import Generator
+from zoo.config import gin_binding
+from zoo.errors import CheckpointError, ChecksumError
 
 __all__ = [
     "CONFIG_FILE",
@@ -37,13 +44,18 @@ __all__ = [
     "SAMPLES_FILE",
     "build",
     "checkpoint_dir",
-    "gin_binding",
+    "cpu_tensors",
     "load_discriminator",
     "load_generator",
+    "load_strict",
     "make_config",
     "read_config",
+    "read_tensors",
     "save_pretrained",
+    "sha256_file",
+    "verify_sha256",
     "weights_file",
+    "write_tensors",
 ]
 
 FORMAT, FORMAT_VERSION = "selfmod-zoo", 1
@@ -52,17 +64,8 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
-_TRAINER_WEIGHTS = "generator.safetensors"
-
-
-def gin_binding(gin_config: str, selector: str) -> str | None:
-    """The value bound to ``selector`` (e.g. ``train.dataset``) in a gin config text, as written
-    (``@dataset.cifar10`` gives ``cifar10``; quotes are stripped), or None."""
-    match = re.search(rf"^{re.escape(selector)}\s*=\s*(.+?)\s*$", gin_config, re.MULTILINE)
-    if match is None:
-        return None
-    value = match.group(1).strip("'\"")
-    return value.rsplit(".", 1)[-1].removesuffix("()") if value.startswith("@") else value
+_LEGACY_WEIGHTS = "generator.safetensors"  # run folders before 0.2
+_SHOWN = 10  # keys listed per kind of mismatch
 
 
 def make_config(
@@ -137,8 +140,9 @@ def save_pretrained(
     return directory
 
 
-def _from_trainer(config: dict[str, Any]) -> dict[str, Any]:
-    """A trainer ``best/``/``final/`` config.json in the folder format (no gin config)."""
+def _from_legacy_run(config: dict[str, Any]) -> dict[str, Any]:
+    """The config.json of a run folder written before 0.2 (``{"generator": {"name", "config"},
+    "discriminator": ..., "metrics": ...}``) in the format above."""
     generator, discriminator = config["generator"], config.get("discriminator")
     return {
         "format": FORMAT,
@@ -168,14 +172,14 @@ def checkpoint_dir(path: str | Path) -> Path:
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:
-    """The folder's ``config.json`` in the folder format (trainer configs are converted)."""
+    """The folder's ``config.json`` (a pre-0.2 run's is read into the current format)."""
     path = Path(directory) / CONFIG_FILE
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(f"Cannot read {path}: {error}") from error
     if isinstance(config, dict) and "generator" in config and "architecture" not in config:
-        config = _from_trainer(config)
+        config = _from_legacy_run(config)
     if not isinstance(config, dict) or not {"architecture", "model_args"} <= set(config):
         raise CheckpointError(
             f"{path} is not a selfmod-zoo config: it needs 'architecture' and 'model_args'."
@@ -189,10 +193,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 
 def weights_file(directory: Path) -> Path:
-    """``model.safetensors``, or the trainer's ``generator.safetensors``."""
-    exported = directory / MODEL_FILE
-    trainer = directory / _TRAINER_WEIGHTS
-    return trainer if not exported.exists() and trainer.exists() else exported
+    """``model.safetensors``, or a pre-0.2 run's ``generator.safetensors``."""
+    current, legacy = directory / MODEL_FILE, directory / _LEGACY_WEIGHTS
+    return legacy if not current.exists() and legacy.exists() else current
 
 
 def load_generator(
@@ -213,7 +216,85 @@ def load_discriminator(directory: str | Path, remedy: str) -> nn.Module:
     spec = read_config(directory).get("discriminator")
     if spec is None:
         raise CheckpointError(f"{directory / CONFIG_FILE} describes no discriminator.")
-    weights = directory / DISCRIMINATOR_FILE  # the trainer uses the same file name
+    weights = directory / DISCRIMINATOR_FILE  # pre-0.2 runs use the same file name
     model = build("discriminator", spec["architecture"], spec["model_args"], str(directory))
     load_strict(model, read_tensors(weights, remedy), str(weights))
     return model
+
+
+def cpu_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as contiguous CPU tensors, as safetensors writes them."""
+    return {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+
+
+def write_tensors(module: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """``module``'s state dict as a safetensors file with ``metadata``."""
+    save_file(cpu_tensors(module.state_dict()), str(path), metadata={"format": "pt", **metadata})
+    return Path(path)
+
+
+def read_tensors(path: str | Path, remedy: str) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file on the CPU; an unreadable file is a
+    :class:`CheckpointError` naming it, with ``remedy`` (how to get a good copy)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Weight file {path} does not exist. {remedy}")
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as error:  # safetensors raises its own SafetensorError, or OSError
+        raise CheckpointError(
+            f"Weight file {path} is corrupt or truncated ({error}). {remedy}"
+        ) from error
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str, remedy: str) -> None:
+    """Raise :class:`ChecksumError` naming both hashes unless ``path`` hashes to ``expected``."""
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ChecksumError(
+            f"Refusing to load {path}: its sha256 is {actual} but the catalog pins {expected}. "
+            f"The file is damaged or not the published one. {remedy}"
+        )
+
+
+def _listing(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOWN])
+    return shown + (f" (and {len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
+
+
+def load_strict(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``module``; any missing, unexpected or misshapen key is a
+    :class:`CheckpointError` that names the keys and ``source``."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    mismatched = sorted(
+        f"{key} (checkpoint {tuple(tensors[key].shape)}, model {tuple(value.shape)})"
+        for key, value in expected.items()
+        if key in tensors and tensors[key].shape != value.shape
+    )
+    problems = [
+        f"{label}: {_listing(keys)}"
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        )
+        if keys
+    ]
+    if problems:
+        raise CheckpointError(
+            f"The weights in {source} do not fit {type(module).__name__}: "
+            + "; ".join(problems)
+            + ". The config.json next to them must describe the architecture they were saved from."
+        )
+    module.load_state_dict(tensors, strict=True)

@@ -1,0 +1,134 @@
+"""Run the robustness study of Section 3.2 (or any grid declared in gin) and report it.
+
+    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin --dry-run  # the runs
+    python scripts/study.py run --gin gin/study/fashion_mnist_small.gin            # train all
+    python scripts/study.py --gin gin/study/fashion_mnist_small.gin --jobs 2       # 2 at once
+    python scripts/study.py report results/fashion_mnist/results.csv         # Tables 2, 3 ...
+
+``run`` trains the grid's runs one after the other (``--jobs N``: N at a time), each in
+``OUTPUT/runs/<id>`` and, by default, in its own process, ``python -m zoo.cli.train``
+(``--launcher accelerate`` uses ``accelerate launch``; ``inprocess`` trains in this process).
+Rerunning the same command skips finished runs and resumes an interrupted one from its
+checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv``. ``collect`` rebuilds
+that table at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
+tables and figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from zoo import ConfigError
+from zoo.errors import one_line
+from zoo.study import GridError, StudyError, collect, load_grid, make_executor, run_study
+from zoo.study.executors import LAUNCHERS
+from zoo.study.results import RESULTS_FILE
+
+
+def _run(args: argparse.Namespace) -> int:
+    grid = load_grid(args.gin)
+    output = Path(args.output or Path("results") / grid.name)
+    threads = args.threads
+    if threads is None and args.jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    executor = make_executor(args.launcher, args.launcher_arg, threads)
+    run_study(
+        grid,
+        output,
+        executor,
+        dry_run=args.dry_run,
+        retry_failed=args.retry_failed,
+        jobs=args.jobs,
+    )
+    if not args.dry_run:
+        print(f"report: python scripts/study.py report {output / RESULTS_FILE}")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    if not Path(args.output).is_dir():
+        raise FileNotFoundError(f"no study folder at {args.output}")
+    table = collect(args.output)
+    table.to_csv(Path(args.output) / RESULTS_FILE, index=False)
+    print(f"{Path(args.output) / RESULTS_FILE}: {len(table)} runs")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from zoo.study.report import write_report
+
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results.parent / "report"
+    tuned = None if args.tuned is None else [t for t in args.tuned.split(",") if t]
+    path = write_report(
+        results,
+        out,
+        method=args.method,
+        baseline=args.baseline,
+        tuned=tuned,
+        metric=args.metric,
+    )
+    print(f"report: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train the runs of a study grid")
+    run.add_argument(
+        "--gin", required=True, help="study file, e.g. gin/study/fashion_mnist_small.gin"
+    )
+    run.add_argument("--output", help="study folder (default: results/<study.grid.name>)")
+    run.add_argument("--launcher", choices=LAUNCHERS, default="python")
+    run.add_argument(
+        "--launcher-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the launcher, e.g. --launcher-arg=--num_processes=2",
+    )
+    run.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once (default 1, one after the other)"
+    )
+    run.add_argument(
+        "--threads",
+        type=int,
+        help="OMP_NUM_THREADS of each training (default: CPU cores / --jobs when --jobs > 1)",
+    )
+    run.add_argument("--dry-run", action="store_true", help="list runs and commands only")
+    run.add_argument("--retry-failed", action="store_true", help="train failed runs again")
+    run.set_defaults(handler=_run)
+
+    gather = commands.add_parser("collect", help="rebuild OUTPUT/results.csv from run folders")
+    gather.add_argument("output", help="study folder")
+    gather.set_defaults(handler=_collect)
+
+    report = commands.add_parser("report", help="write the Markdown report and figures")
+    report.add_argument("results", help="OUTPUT/results.csv")
+    report.add_argument("--out", help="report folder (default: OUTPUT/report)")
+    report.add_argument("--method", help="method axis (default: the study's, else norm)")
+    report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")
+    report.add_argument("--tuned", help="comma-separated axes tuned over in Table 2")
+    report.add_argument("--metric", help="metric column, lower is better (default: fid)")
+    report.set_defaults(handler=_report)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
+        argv = ["run", *argv]  # `study.py --gin FILE` is `study.py run --gin FILE`
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, GridError, StudyError, OSError, ValueError) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""What happens between training steps: log, sample a fixed-z grid, evaluate (keeping the best
+model, as Section 3.1 reports it), checkpoint; and the NaN watch behind all of them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+from tqdm.auto import tqdm
+
+from zoo.model_folder import save_pretrained
+from zoo.sampling import sample_grid
+from zoo.training import checkpoints
+from zoo.training.settings import TrainSettings
+
+__all__ = ["Hooks", "LossMonitor", "TrainingDiverged", "due"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+def due(done: int, every: int, steps: int) -> bool:
+    """Whether a periodic action (every ``every`` steps; 0 = only at the end, < 0 = never)
+    runs after step ``done``."""
+    return every >= 0 and ((every > 0 and done % every == 0) or done == steps)
+
+
+class LossMonitor:
+    """The step's losses, kept on the device: reading them (a host sync, and a collective
+    across processes) happens only at log, checkpoint and evaluation steps. A NaN or inf
+    stops training there, naming the first bad step and the last good checkpoint, which is
+    never one written after it."""
+
+    def __init__(self, accelerator: Accelerator, checkpoint_dir: Path) -> None:
+        self.accelerator, self.checkpoint_dir = accelerator, checkpoint_dir
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=accelerator.device)
+        self.last: dict[str, torch.Tensor] = {}
+
+    def update(self, out: dict[str, torch.Tensor], done: int) -> None:
+        bad = ~torch.isfinite(torch.stack(list(out.values()))).all()
+        self.first_bad = torch.where(bad & (self.first_bad < 0), done, self.first_bad)
+        self.last = out
+
+    def read(self) -> dict[str, float]:
+        """The last step's losses averaged over processes; raises on an earlier bad step."""
+        values = self.accelerator.reduce(torch.stack(list(self.last.values())), "mean")
+        first_bad = int(self.accelerator.reduce(self.first_bad[None], "max"))
+        losses = dict(zip(self.last, values.tolist(), strict=True))
+        if first_bad >= 0:
+            kept = checkpoints.latest(self.checkpoint_dir)
+            raise TrainingDiverged(
+                f"Loss is not finite at step {first_bad} (last losses: {losses}). Training "
+                f"stopped; the last good checkpoint is "
+                f"{kept or 'none (no checkpoint was written yet)'}. To resume from it with a "
+                f"lower learning rate, rerun the same command with --bind "
+                f"'train.learning_rate = <lower value>' (applied to the restored optimizers "
+                f"and recorded in config.gin), or with --bind \"train.mixed_precision = 'no'\". "
+                f"A penalty or spectral norm changes the run: train it into a new folder with "
+                f"--output."
+            )
+        return losses
+
+
+class Hooks:
+    """The periodic actions of a run, called after every step with its losses; ``state``
+    (best metrics, evaluation history, precision) goes into every checkpoint."""
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        accelerator: Accelerator,
+        models: dict[str, nn.Module],
+        state: dict[str, Any],
+        gin_config: str,
+        bar: tqdm,
+        start: int,
+    ) -> None:
+        self.settings, self.accelerator, self.state = settings, accelerator, state
+        self.models, self.gin_config, self.bar, self.start = models, gin_config, bar, start
+        self.output_dir = Path(settings.output_dir)
+        self.extra = {"ema_generator": models["ema"]} if "ema" in models else {}
+        self.monitor = LossMonitor(accelerator, self.output_dir / "checkpoints")
+        self.losses: dict[str, float] = {}
+        self.last_saved, self.started = start, time.perf_counter()
+
+    @property
+    def sampling_model(self) -> nn.Module:
+        """The generator that is sampled, evaluated and saved: the EMA copy when enabled."""
+        ema = self.models.get("ema")
+        return self.models["G"] if ema is None else ema.module
+
+    def after_step(self, done: int, out: dict[str, torch.Tensor]) -> None:
+        self.monitor.update(out, done)
+        s = self.settings
+        now = [name for name, every in s.every().items() if due(done, every, s.steps)]
+        if not now:
+            return
+        self.losses = self.monitor.read()  # the only host sync of a step; raises on a NaN
+        if "log" in now:
+            self.log(done)
+        if "sample" in now and self.accelerator.is_main_process:
+            path = self.output_dir / "samples" / f"step_{done:08d}.png"
+            sample_grid(self.sampling_model, path, n=64, seed=s.seed, nrow=8)
+        if "eval" in now:
+            self.evaluate(done)
+        if "checkpoint" in now:
+            checkpoints.save(
+                self.accelerator,
+                self.output_dir / "checkpoints",
+                done,
+                self.state,
+                self.extra,
+                s.keep_checkpoints,
+            )
+            self.last_saved = done
+
+    def log(self, done: int) -> None:
+        world = self.accelerator.num_processes
+        rate = (done - self.start) * self.settings.batch_size * world / self.elapsed()
+        self.accelerator.log({**self.losses, "images_per_second": rate}, step=done)
+        self.bar.set_postfix(
+            {k: f"{v:.3f}" for k, v in self.losses.items()} | {"img/s": f"{rate:.0f}"}
+        )
+
+    def evaluate(self, done: int) -> None:
+        """The configured metrics of the sampling model; a new best is saved to ``best/``."""
+        from zoo.evaluation import evaluate  # evaluation pulls in feature extractors: import late
+
+        s, G = self.settings, self.sampling_model
+        was_training = G.training
+        G.eval()
+        try:
+            metrics = evaluate(
+                G,
+                s.dataset(split=s.eval_split),
+                metrics=tuple(s.eval_metrics),
+                num_samples=s.eval_num_samples,
+                extractor=s.eval_extractor,
+                batch_size=s.eval_batch_size,
+                accelerator=self.accelerator,
+                progress=s.progress,
+            )
+        finally:
+            G.train(was_training)
+        metrics["step"] = done
+        self.state["history"].append(metrics)
+        self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
+        best = self.state["best"]
+        if best is None or metrics[s.best_metric] < best[s.best_metric]:
+            self.state["best"] = metrics
+            self.save_models("best", metrics)
+
+    def save_models(self, which: str, metrics: dict[str, float]) -> None:
+        """``best/`` or ``final/`` as a model folder (:mod:`zoo.model_folder`), main process."""
+        if self.accelerator.is_main_process:
+            save_pretrained(
+                self.sampling_model,
+                self.output_dir / which,
+                discriminator=self.models["D"],
+                gin_config=self.gin_config,
+                metrics=metrics,
+                card=False,
+            )
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,189 @@
+"""The training loop (Section 3.1's protocol) on Accelerate: one CPU, one GPU or many.
+
+:func:`train` builds the dataset first (a missing one fails before any model is built), then G,
+D and their optimizers (:class:`~zoo.training.step.GANTrainer`), resumes from the newest
+complete checkpoint of the output folder, and runs the steps with their hooks (log, sample,
+evaluate, checkpoint: :mod:`zoo.training.hooks`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gin
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from timm.utils import ModelEmaV3
+from torch import nn
+from tqdm.auto import tqdm
+
+from zoo.runs import launch_warning
+from zoo.training import checkpoints
+from zoo.training.data import EpochBatches, real_batches
+from zoo.training.fastpath import resolve_precision
+from zoo.training.hooks import Hooks
+from zoo.training.settings import HPARAMS, TrainSettings
+from zoo.training.step import GANTrainer
+
+__all__ = ["train"]
+
+
+def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
+    """Train G and D with the ``train.*`` settings of gin (:class:`TrainSettings`), any of them
+    overridden by keyword; write ``gin_config`` (default: gin's active config) to the run's
+    ``config.gin``. Return the final losses, the best metrics and the models."""
+    s = TrainSettings(**overrides)
+    output_dir, gin_config = Path(s.output_dir), gin_config or gin.config_str()
+    data = s.dataset(split="train")  # fails before any model is built
+    accelerator = Accelerator(
+        log_with=s.tracker,
+        project_config=ProjectConfiguration(str(output_dir), logging_dir=str(output_dir / "logs")),
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=True)],
+    )
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    precision = resolve_precision(s.mixed_precision, device)
+    torch.manual_seed(s.seed)  # identical initial weights on every process
+    layout = torch.channels_last if s.channels_last else torch.contiguous_format
+    G = s.generator(channels=data.channels).to(memory_format=layout)
+    D = s.discriminator(channels=data.channels).to(memory_format=layout)
+    _check_compatible(G, D, data)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.gin").write_text(gin_config)
+    betas = (s.beta1, s.beta2)
+    trainer = GANTrainer(
+        accelerator,
+        G,
+        D,
+        s.loss_fn(),
+        s.penalty_fn(),
+        s.disc_iters,
+        s.learning_rate,
+        betas,
+        precision,
+        s.fused_optimizer,
+    )
+    models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
+    if s.ema_decay:
+        models["ema"] = ModelEmaV3(models["G"], decay=s.ema_decay)
+    state, start = _resume(accelerator, trainer, s, precision, models)
+
+    sampler = EpochBatches(len(data), s.batch_size, s.seed, rank, world, start * s.disc_iters)
+    max_gb = s.data_in_memory_max_gb if s.data_in_memory else None
+    batches, reading = real_batches(data, sampler, device, layout, max_gb, s.num_workers)
+    accelerator.print(
+        f"selfmod-zoo: device={device}, processes={world}, "
+        f"precision={'bf16 autocast' if precision == 'bf16' else 'fp32'} "
+        f"(mixed_precision={s.mixed_precision!r}), "
+        f"layout={'channels_last' if s.channels_last else 'contiguous'}, "
+        f"adam={'fused' if s.fused_optimizer else 'foreach'}, data={reading}, output={output_dir}"
+    )
+    if warning := launch_warning(world, device.type):
+        accelerator.print(warning)
+    accelerator.init_trackers("tensorboard", config=_hparams(s, precision, trainer, data.name))
+    show = s.progress and accelerator.is_local_main_process
+    bar = tqdm(
+        range(start, s.steps),
+        initial=start,
+        total=s.steps,
+        desc="train",
+        disable=not show,
+        dynamic_ncols=True,
+    )
+    hooks = Hooks(s, accelerator, models, state, gin_config, bar, start)
+    for step in bar:
+        torch.manual_seed(_step_seed(s.seed, step, rank))
+        out = trainer.step(batches)
+        if "ema" in models:
+            models["ema"].update(models["G"], step=step)
+        hooks.after_step(step + 1, out)
+    hooks.save_models("final", {"step": s.steps})
+    accelerator.end_training()
+    return {
+        "losses": hooks.losses,
+        "best": state["best"],
+        "steps": s.steps,
+        "num_processes": world,
+        "precision": precision,
+        "last_checkpoint": hooks.last_saved,
+        "generator": models["G"],
+        "discriminator": models["D"],
+        "ema_generator": hooks.sampling_model if "ema" in models else None,
+        "output_dir": output_dir,
+        "is_main_process": accelerator.is_main_process,
+        "eval_extractor": s.eval_extractor if s.eval_metrics else None,
+        "wall_time_s": hooks.elapsed(),
+    }
+
+
+def _resume(
+    accelerator: Accelerator,
+    trainer: GANTrainer,
+    s: TrainSettings,
+    precision: str,
+    models: dict[str, nn.Module],
+) -> tuple[dict[str, Any], int]:
+    """The trainer state and first step: restored from the newest complete checkpoint (the
+    learning rate of the settings applied), or fresh."""
+    extra = {"ema_generator": models["ema"]} if "ema" in models else {}
+    directory = Path(s.output_dir) / "checkpoints"
+    last, state = checkpoints.restore_latest(accelerator, directory, extra)
+    if last is None:
+        return {"best": None, "history": [], "precision": precision}, 0
+    accelerator.print(f"Resuming from {last} at step {state['step']}.")
+    old_lr = checkpoints.apply_learning_rate([trainer.opt_g, trainer.opt_d], s.learning_rate)
+    if old_lr is not None:
+        accelerator.print(f"learning rate changed on resume: {old_lr:g} -> {s.learning_rate:g}")
+    if state.setdefault("precision", "no") != precision:
+        accelerator.print(
+            f"warning: this run started with mixed_precision={state['precision']!r} and "
+            f"resumes with {precision!r}: it continues (weights and Adam state are fp32) "
+            f"but no longer matches an uninterrupted run bit for bit. Bind "
+            f"train.mixed_precision = {state['precision']!r} to resume as it started."
+        )
+        state["precision"] = precision
+    return state, state["step"]
+
+
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    """Seed of one step on one process: resumed runs draw the same z, labels and penalty
+    points as uninterrupted ones."""
+    return (seed * 1_000_003 + step) * 1024 + rank
+
+
+def _check_compatible(G: nn.Module, D: nn.Module, data: Any) -> None:
+    """G, D and the data must agree on resolution and classes; say which setting to change."""
+    if G.resolution != data.resolution:
+        raise ValueError(
+            f"The generator makes {G.resolution}x{G.resolution} images but the "
+            f"dataset {data.name!r} is {data.resolution}x{data.resolution}: set the "
+            f"dataset's resolution or pick a {data.resolution} architecture."
+        )
+    for model, role in ((G, "generator"), (D, "discriminator")):
+        if model.num_classes and model.num_classes != data.num_classes:
+            raise ValueError(
+                f"The {role} has num_classes={model.num_classes} but {data.name!r} "
+                f"has {data.num_classes} classes."
+            )
+    if D.num_classes and not G.num_classes:
+        raise ValueError(
+            "A projection discriminator (num_classes > 0) needs a conditional "
+            "generator: set the generator's num_classes too."
+        )
+
+
+def _hparams(s: TrainSettings, precision: str, trainer: GANTrainer, dataset: str) -> dict:
+    """The scalar training settings and the components' names, for the tracker."""
+    G = trainer.accelerator.unwrap_model(trainer.G)
+    return {
+        **{name: getattr(s, name) for name in HPARAMS},
+        "precision": precision,
+        "generator": type(G).__name__,
+        "discriminator": type(trainer.accelerator.unwrap_model(trainer.D)).__name__,
+        "norm": str(G.config.get("norm")),
+        "loss": type(trainer.loss).__name__,
+        "penalty": repr(trainer.penalty),
+        "dataset": dataset,
+    }
