@@ -49,6 +49,14 @@ def _header(args: argparse.Namespace, what: str) -> None:
     )
 
 
+def _measure(args: argparse.Namespace, arch: str, width: float, variants: dict) -> tuple:
+    """The set-up of ``arch`` at ``width`` and its images/s under each of ``variants``."""
+    from zoo.benchmark import setup_for, variants_of
+
+    setup = setup_for(arch, args.norm, width, args.batch_size)
+    return setup, _rates(args, variants_of(setup, **variants))
+
+
 def bench_step(args: argparse.Namespace) -> int:
     """The user's own set-up (a gin file): the fast default against fp32 contiguous."""
     from zoo.benchmark import FAST, FP32_CONTIGUOUS, setup_from_gin
@@ -70,7 +78,7 @@ def bench_step(args: argparse.Namespace) -> int:
 
 def bench_variants(args: argparse.Namespace) -> int:
     """Each part of the fast path on its own, against fp32 contiguous (and compiled)."""
-    from zoo.benchmark import FAST, FP32_CONTIGUOUS, Variant, setup_for, variants_of
+    from zoo.benchmark import FAST, FP32_CONTIGUOUS, Variant
 
     variants = {
         "fp32 contiguous": FP32_CONTIGUOUS,
@@ -85,34 +93,27 @@ def bench_variants(args: argparse.Namespace) -> int:
     device = torch.device(_device(args))
     _header(args, f"variants batch {args.batch_size}")
     for arch in args.arch:
-        setup = setup_for(arch, args.norm, args.width, args.batch_size)
-        rates = _rates(args, variants_of(setup, **variants))
-        base = rates["fp32 contiguous"]
+        setup, rates = _measure(args, arch, args.width, variants)
         print(f"{setup.name}:")
         for name, variant in variants.items():
-            print(
-                f"  {name:22s} {rates[name]:8.1f} img/s  {rates[name] / base:5.2f}x  "
-                f"({variant.describe(device)})"
-            )
+            ratio = rates[name] / rates["fp32 contiguous"]
+            kind = variant.describe(device)
+            print(f"  {name:22s} {rates[name]:8.1f} img/s  {ratio:5.2f}x  ({kind})")
     return 0
 
 
 def bench_widths(args: argparse.Namespace) -> int:
     """Images/s at several widths, fast default and fp32 contiguous."""
-    from zoo.benchmark import FAST, FP32_CONTIGUOUS, setup_for
+    from zoo.benchmark import FAST, FP32_CONTIGUOUS
 
     _header(args, f"widths batch {args.batch_size}, {args.norm}")
     print("| model | width | fp32 contiguous img/s | fast default img/s | speed-up |")
     print("| --- | --- | --- | --- | --- |")
     for arch in args.arch:
         for width in args.widths:
-            setup = setup_for(arch, args.norm, width, args.batch_size)
-            runs = {"fp32": (setup, FP32_CONTIGUOUS), "fast": (setup, FAST)}
-            rates = _rates(args, runs)
-            print(
-                f"| {arch} | {width} | {rates['fp32']:.1f} | {rates['fast']:.1f} | "
-                f"{rates['fast'] / rates['fp32']:.2f}x |"
-            )
+            _, rates = _measure(args, arch, width, {"fp32": FP32_CONTIGUOUS, "fast": FAST})
+            fp32, fast = rates["fp32"], rates["fast"]
+            print(f"| {arch} | {width} | {fp32:.1f} | {fast:.1f} | {fast / fp32:.2f}x |")
     return 0
 
 

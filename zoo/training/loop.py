@@ -37,11 +37,7 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     s = TrainSettings(**overrides)
     output_dir, gin_config = Path(s.output_dir), gin_config or gin.config_str()
     data = s.dataset(split="train")  # fails before any model is built
-    accelerator = Accelerator(
-        log_with=s.tracker,
-        project_config=ProjectConfiguration(str(output_dir), logging_dir=str(output_dir / "logs")),
-        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=True)],
-    )
+    accelerator = _accelerator(s.tracker, output_dir)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     precision = resolve_precision(s.mixed_precision, device)
     torch.manual_seed(s.seed)  # identical initial weights on every process
@@ -52,19 +48,9 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.gin").write_text(gin_config)
-    betas = (s.beta1, s.beta2)
-    trainer = GANTrainer(
-        accelerator,
-        G,
-        D,
-        s.loss_fn(),
-        s.penalty_fn(),
-        s.disc_iters,
-        s.learning_rate,
-        betas,
-        precision,
-        s.fused_optimizer,
-    )
+    betas, loss, penalty = (s.beta1, s.beta2), s.loss_fn(), s.penalty_fn()
+    trainer = GANTrainer(accelerator, G, D, loss, penalty, s.disc_iters, s.learning_rate, betas,
+                         precision, s.fused_optimizer)  # fmt: skip
     models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
     if s.ema_decay:
         models["ema"] = ModelEmaV3(models["G"], decay=s.ema_decay)
@@ -73,25 +59,13 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     sampler = EpochBatches(len(data), s.batch_size, s.seed, rank, world, start * s.disc_iters)
     max_gb = s.data_in_memory_max_gb if s.data_in_memory else None
     batches, reading = real_batches(data, sampler, device, layout, max_gb, s.num_workers)
-    accelerator.print(
-        f"selfmod-zoo: device={device}, processes={world}, "
-        f"precision={'bf16 autocast' if precision == 'bf16' else 'fp32'} "
-        f"(mixed_precision={s.mixed_precision!r}), "
-        f"layout={'channels_last' if s.channels_last else 'contiguous'}, "
-        f"adam={'fused' if s.fused_optimizer else 'foreach'}, data={reading}, output={output_dir}"
-    )
+    accelerator.print(_startup_line(s, device, world, precision, reading))
     if warning := launch_warning(world, device.type):
         accelerator.print(warning)
     accelerator.init_trackers("tensorboard", config=_hparams(s, precision, trainer, data.name))
     show = s.progress and accelerator.is_local_main_process
-    bar = tqdm(
-        range(start, s.steps),
-        initial=start,
-        total=s.steps,
-        desc="train",
-        disable=not show,
-        dynamic_ncols=True,
-    )
+    bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="train",
+               disable=not show, dynamic_ncols=True)  # fmt: skip
     hooks = Hooks(s, accelerator, models, state, gin_config, bar, start)
     for step in bar:
         torch.manual_seed(_step_seed(s.seed, step, rank))
@@ -116,6 +90,30 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
         "eval_extractor": s.eval_extractor if s.eval_metrics else None,
         "wall_time_s": hooks.elapsed(),
     }
+
+
+def _accelerator(tracker: str | None, output_dir: Path) -> Accelerator:
+    """Accelerate for this run: its tracker logging to ``output_dir/logs``; DDP broadcasts
+    G's batch-norm buffers from rank 0."""
+    return Accelerator(
+        log_with=tracker,
+        project_config=ProjectConfiguration(str(output_dir), logging_dir=str(output_dir / "logs")),
+        kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=True)],
+    )
+
+
+def _startup_line(
+    s: TrainSettings, device: torch.device, world: int, precision: str, reading: str
+) -> str:
+    """The one start-up line: device, processes, precision, layout, Adam, data, output."""
+    return (
+        f"selfmod-zoo: device={device}, processes={world}, "
+        f"precision={'bf16 autocast' if precision == 'bf16' else 'fp32'} "
+        f"(mixed_precision={s.mixed_precision!r}), "
+        f"layout={'channels_last' if s.channels_last else 'contiguous'}, "
+        f"adam={'fused' if s.fused_optimizer else 'foreach'}, data={reading}, "
+        f"output={s.output_dir}"
+    )
 
 
 def _resume(
