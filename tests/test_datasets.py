@@ -1,4 +1,4 @@
-"""Tests of registry/datasets.py: small files written in tmp_path, no network."""
+"""Tests of registry/datasets/: small files written in tmp_path, no network."""
 
 from __future__ import annotations
 
