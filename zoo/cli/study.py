@@ -9,8 +9,9 @@
 ``OUTPUT/runs/<id>`` and, by default, in its own process, ``python -m zoo.cli.train``
 (``--launcher accelerate`` uses ``accelerate launch``; ``inprocess`` trains in this process).
 Rerunning the same command skips finished runs and resumes an interrupted one from its
-checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv``. ``collect`` rebuilds
-that table at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
+checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv`` and its training curves
+(evaluations and losses) to ``OUTPUT/curves.csv``. ``collect`` rebuilds
+both at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
 tables and figures.
 """
 
@@ -23,9 +24,9 @@ from pathlib import Path
 
 from zoo import ConfigError
 from zoo.errors import one_line
-from zoo.study import GridError, StudyError, collect, load_grid, make_executor, run_study
+from zoo.study import GridError, StudyError, load_grid, make_executor, run_study
 from zoo.study.executors import LAUNCHERS
-from zoo.study.results import RESULTS_FILE
+from zoo.study.results import CURVES_FILE, RESULTS_FILE, write_tables
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -51,9 +52,8 @@ def _run(args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     if not Path(args.output).is_dir():
         raise FileNotFoundError(f"no study folder at {args.output}")
-    table = collect(args.output)
-    table.to_csv(Path(args.output) / RESULTS_FILE, index=False)
-    print(f"{Path(args.output) / RESULTS_FILE}: {len(table)} runs")
+    table = write_tables(args.output)
+    print(f"{Path(args.output) / RESULTS_FILE}: {len(table)} runs; curves in {CURVES_FILE}")
     return 0
 
 
@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--retry-failed", action="store_true", help="train failed runs again")
     run.set_defaults(handler=_run)
 
-    gather = commands.add_parser("collect", help="rebuild OUTPUT/results.csv from run folders")
+    gather = commands.add_parser(
+        "collect", help="rebuild OUTPUT/results.csv and curves.csv from the run folders"
+    )
     gather.add_argument("output", help="study folder")
     gather.set_defaults(handler=_collect)
 

@@ -2,8 +2,9 @@
 
 A *setting* is one value per axis (the seed excluded); a *model* is a setting without its
 optimization hyperparameters (``tuned``: e.g. Adam's (β1, β2, disc_iters) and the GP weight λ)
-and without the method (BN vs sBN). Lower metric (FID) is better. Runs without a value (a
-diverged run that never evaluated) are left out of the medians.
+and without the method (BN vs sBN). Lower is better for FID (and KID, the condition number);
+higher for IS and the PRD scores (:data:`HIGHER_IS_BETTER`). Runs without a value (a diverged
+run that never evaluated) are left out of the medians.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "HIGHER_IS_BETTER",
     "ReportSpec",
+    "best_rows",
     "correlations",
     "paired",
     "per_method",
@@ -34,11 +37,15 @@ NON_SETTINGS = frozenset(
 )
 """Columns of a results table that are not settings (metrics are recognised as numbers)."""
 
+HIGHER_IS_BETTER = frozenset({"is", "prd_f8", "prd_f1_8"})
+"""Metrics where a higher value is better; every other metric is better lower."""
+
 
 @dataclass(frozen=True)
 class ReportSpec:
     """Which columns are settings, which one is the method and its baseline, which settings are
-    tuned over in the unpaired comparison, and the metric (lower is better)."""
+    tuned over in the unpaired comparison, and the metric (better lower, unless it is one of
+    :data:`HIGHER_IS_BETTER`)."""
 
     settings: tuple[str, ...]
     method: str = "norm"
@@ -48,6 +55,20 @@ class ReportSpec:
     seed: str = "seed"
     orders: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """Display order of each axis's values (the grid's declared order)."""
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a higher metric is better (IS, PRD) rather than a lower one (FID)."""
+        return self.metric in HIGHER_IS_BETTER
+
+    @property
+    def better(self) -> str:
+        """ "lower" or "higher", for the report's text."""
+        return "higher" if self.higher_is_better else "lower"
+
+    def loss(self, values: pd.Series) -> pd.Series:
+        """``values`` turned lower-is-better (negated for a higher-is-better metric)."""
+        return -values if self.higher_is_better else values
 
     @property
     def model(self) -> list[str]:
@@ -158,12 +179,20 @@ def seed_stats(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
 
 def unpaired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """Table 2: per model and method, the median over seeds of the best tuned setting (the
-    lowest median). The tuned columns say which setting won; the spread is its seeds'."""
+    best median). The tuned columns say which setting won; the spread is its seeds'."""
     stats = seed_stats(table, spec).dropna(subset=["median"])
     keys = [*spec.model, spec.method]
-    best = stats.loc[stats.groupby(keys, sort=False, dropna=False)["median"].idxmin()]
+    best = stats.loc[best_rows(stats, keys, spec)]
     columns = [*keys, *spec.tuned, "median", "q1", "q3", "min", "max", "n"]
     return sort_rows(best[columns], keys, spec)
+
+
+def best_rows(stats: pd.DataFrame, keys: Sequence[str], spec: ReportSpec) -> pd.Index:
+    """Index of the row with the best ``median`` per ``keys`` group (all rows: one group)."""
+    score = spec.loss(stats["median"])
+    if not keys:
+        return pd.Index([score.idxmin()])
+    return pd.Index(score.groupby([stats[k] for k in keys], sort=False, dropna=False).idxmin())
 
 
 def _versus_baseline(
@@ -188,17 +217,18 @@ def _versus_baseline(
 
 def reductions(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """Table 3: relative reduction (%) of the metric by each method against the baseline,
-    ``100 * (baseline - method) / baseline``, per model of :func:`unpaired`."""
+    ``100 * (baseline - method) / baseline``, per model of :func:`unpaired`; for a
+    higher-is-better metric the relative increase, so a positive value always means better."""
     result = _versus_baseline(table2, spec.model, spec, ("baseline", "value"))
-    change = result["baseline"] - result["value"]
-    return result.assign(reduction=100 * change / result["baseline"])
+    change = spec.loss(result["baseline"] - result["value"])
+    return result.assign(reduction=100 * change / result["baseline"].abs())
 
 
 def paired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """The paired setting: for every setting but the method, each method's median over seeds
-    against the baseline's at the very same hyperparameters; ``win`` when strictly lower."""
+    against the baseline's at the very same hyperparameters; ``win`` when strictly better."""
     result = _versus_baseline(seed_stats(table, spec), spec.pair, spec, ("value", "baseline"))
-    return result.assign(win=result["value"] < result["baseline"])
+    return result.assign(win=spec.loss(result["value"]) < spec.loss(result["baseline"]))
 
 
 def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) -> pd.DataFrame:
@@ -214,28 +244,33 @@ def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) ->
 
 def top_models(table: pd.DataFrame, spec: ReportSpec, fraction: float = 0.2) -> pd.DataFrame:
     """Figure 2(b): how many settings of each method are among the best ``fraction`` of all
-    settings (median over seeds at most the ``fraction`` quantile of all medians)."""
+    settings (median over seeds at most the ``fraction`` quantile of all medians; at least
+    the ``1 - fraction`` quantile for a higher-is-better metric)."""
     stats = seed_stats(table, spec).dropna(subset=["median"])
-    threshold = stats["median"].quantile(fraction)
-    counts = stats.groupby(spec.method, sort=False)["median"].agg(
-        top=lambda s: int((s <= threshold).sum()), total="size"
+    score = spec.loss(stats["median"])
+    threshold = score.quantile(fraction)
+    counts = (
+        (score <= threshold)
+        .groupby(stats[spec.method], sort=False)
+        .agg(top=lambda s: int(s.sum()), total="size")
     )
     counts = counts.reset_index()
-    counts["threshold"] = threshold
+    counts["threshold"] = spec.loss(pd.Series([threshold])).iloc[0]
     return sort_rows(counts, [spec.method], spec)
 
 
 def representatives(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """One run per setting: the seed whose metric is closest to the median over seeds (the
-    lower one on ties), as chosen for Figure 3 / Figure 5 (A.3)."""
+    better one on ties), as chosen for Figure 3 / Figure 5 (A.3)."""
     valid = prepare(table, spec).dropna(subset=[spec.metric])
     if valid.empty:
         return valid
     median = valid.groupby(list(spec.settings), sort=False, dropna=False)[spec.metric]
     distance = (valid[spec.metric] - median.transform("median")).abs()
-    ranked = valid.assign(_d=distance).sort_values(["_d", spec.metric], kind="stable")
+    ranked = valid.assign(_d=distance, _loss=spec.loss(valid[spec.metric]))
+    ranked = ranked.sort_values(["_d", "_loss"], kind="stable")
     chosen = ranked.groupby(list(spec.settings), sort=False, dropna=False).head(1)
-    return sort_rows(chosen.drop(columns="_d"), spec.settings, spec)
+    return sort_rows(chosen.drop(columns=["_d", "_loss"]), spec.settings, spec)
 
 
 def per_method(

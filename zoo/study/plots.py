@@ -1,7 +1,8 @@
 """The study's figures (matplotlib, Agg): FID distributions per model for each method
 (Figure 2(a); Figure 2(c) / Figure 4 when several methods face one baseline, e.g. the layer
 ablation), and log condition number vs FID and precision/recall (F_8 vs F_1/8) per setting
-(Figure 3, Section 3.3 / A.3)."""
+(Figure 3, Section 3.3 / A.3), and the metric over training steps per setting (the runs'
+evaluations, from ``curves.csv``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from zoo.study.aggregate import ReportSpec, prepare, representatives, sort_rows
 
-__all__ = ["plot_condition", "plot_distributions", "plot_prd"]
+__all__ = ["plot_condition", "plot_curves", "plot_distributions", "plot_prd"]
 
 
 def _label(row: pd.Series, columns: list[str]) -> str:
@@ -112,6 +113,51 @@ def plot_prd(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path | 
     labels = ("F_1/8 (recall)", "F_8 (precision)")
     title = "PRD: F_8 vs F_1/8 (Figure 3, right)"
     return _scatter(table, spec, "prd_f1_8", "prd_f8", path, title, labels, with_r=False)
+
+
+def plot_curves(
+    curves: pd.DataFrame, table: pd.DataFrame, spec: ReportSpec, path: str | Path
+) -> Path | None:
+    """The metric at each evaluation during training: a panel per setting without the method
+    (e.g. loss/arch/reg), a colour per method, each seed a thin line and the median over seeds
+    a thick one. ``curves`` is ``curves.csv`` (id, tag, step, value); ``table`` gives each run's
+    settings. None when no run has an evaluation of the metric."""
+    tag = f"eval/{spec.metric}"
+    points = curves[curves["tag"] == tag] if "tag" in curves else curves.iloc[:0]
+    runs = prepare(table, spec).set_index("id")[[*spec.settings]]
+    points = points.join(runs, on="id", how="inner")
+    if points.empty:
+        return None
+    points = sort_rows(points, [*spec.pair, spec.method], spec)
+    panels = list(dict.fromkeys(points.apply(_label, axis=1, columns=spec.pair)))
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    methods = spec.ordered(list(points[spec.method].unique()))
+    labels = points.apply(_label, axis=1, columns=spec.pair)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        for m, method in enumerate(methods):
+            mine = points[(labels == panel) & (points[spec.method] == method)]
+            if mine.empty:
+                continue
+            color = colors[m % len(colors)]
+            for _, run in mine.groupby("id", sort=False):
+                ax.plot(run["step"], run["value"], color=color, alpha=0.3, lw=0.8)
+            median = mine.groupby("step")["value"].median()
+            ax.plot(median.index, median.to_numpy(), color=color, lw=2, marker="o", ms=3)
+            ax.plot([], [], color=color, lw=2, label=method)
+        ax.set_title(panel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(spec.metric.upper(), fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("generator step", fontsize=8)
+    axes.flat[0].legend(title=spec.method, fontsize=7, title_fontsize=7)
+    fig.suptitle(f"{spec.metric.upper()} during training (thin: seeds, thick: median)", fontsize=9)
+    return _save(fig, path)
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:

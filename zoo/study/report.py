@@ -16,8 +16,8 @@ import pandas as pd
 
 from zoo.study import aggregate as agg
 from zoo.study.aggregate import ReportSpec
-from zoo.study.plots import plot_condition, plot_distributions, plot_prd
-from zoo.study.results import load_results
+from zoo.study.plots import plot_condition, plot_curves, plot_distributions, plot_prd
+from zoo.study.results import CURVES_FILE, load_results
 
 __all__ = ["markdown_table", "write_report"]
 
@@ -64,7 +64,7 @@ def _per_method(
     """Figure 2(c): a row per method value (e.g. per modulated layer) against the baseline."""
     rows = agg.per_method(table, table3, pairs, spec)
     shown = _spread(rows, [spec.method], f"{spec.metric.upper()} (median)", "runs")
-    shown["reduction (%)"] = rows["reduction"]
+    shown[f"{_change(spec)} (%)"] = rows["reduction"]
     won = rows["total"].notna()
     shown["paired wins"] = "–"
     shown.loc[won, "paired wins"] = [
@@ -74,7 +74,7 @@ def _per_method(
     text = (
         f"Each value of `{spec.method}` against `{spec.baseline}`: median, IQR and min–max of "
         f"{spec.metric.upper()} over all its runs (every model, tuned setting and seed), the "
-        "median over models of its Table 3 reduction, and its paired wins.\n\n"
+        f"median over models of its Table 3 {_change(spec)}, and its paired wins.\n\n"
     )
     return _section(f"Per {spec.method} (Figure 2(c))", text + markdown_table(shown))
 
@@ -90,7 +90,7 @@ def _table2(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
         shown[f"best {column}"] = table2[column]
     if not spec.model:
         return shown
-    best = table2.loc[table2.groupby(spec.method, sort=False)["median"].idxmin()]
+    best = table2.loc[agg.best_rows(table2, [spec.method], spec)]
     best = agg.sort_rows(best, [spec.method], spec)
     rows = {c: ["best of above", *[""] * (len(best) - 1)] for c in spec.model[:1]}
     rows.update({c: [""] * len(best) for c in spec.model[1:]})
@@ -105,7 +105,7 @@ def _table3(table3: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
         names = {
             "baseline": f"{spec.metric.upper()} ({spec.baseline})",
             "value": spec.metric.upper(),
-            "reduction": "reduction (%)",
+            "reduction": f"{_change(spec)} (%)",
         }
         return table3.rename(columns=names)
     rows = [c for c in spec.model if c != "arch"]
@@ -115,6 +115,16 @@ def _table3(table3: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     wide = agg.sort_rows(wide.reset_index(), index, spec)
     wide.columns = [str(c) if c in (*index, "model") else f"{c} (%)" for c in wide.columns]
     return wide
+
+
+def _change(spec: ReportSpec) -> str:
+    """What Table 3 measures: the reduction of a lower-is-better metric, else the increase."""
+    return "increase" if spec.higher_is_better else "reduction"
+
+
+def _formula(spec: ReportSpec) -> str:
+    b = spec.baseline
+    return f"100 × (method − {b}) / {b}" if spec.higher_is_better else f"100 × ({b} − method) / {b}"
 
 
 def _section(title: str, text: str) -> str:
@@ -132,19 +142,23 @@ def write_report(
     baseline: str | None = None,
     tuned: Sequence[str] | None = None,
     metric: str | None = None,
+    curves: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report of a results table (path to ``results.csv`` or a DataFrame) into
     ``out_dir`` and return the path of ``report.md``.
 
     Without ``spec`` the settings come from the ``study.json`` next to ``results.csv``
     (otherwise guessed from the text columns); ``method``, ``baseline``, ``tuned`` and
-    ``metric`` override it.
+    ``metric`` override it. ``curves`` (default: the ``curves.csv`` next to ``results.csv``)
+    adds the figure of the metric during training.
     """
     study = None
     if isinstance(results, pd.DataFrame):
         table = results
     else:
         table, study = load_results(results)
+        if curves is None and (Path(results).parent / CURVES_FILE).is_file():
+            curves = pd.read_csv(Path(results).parent / CURVES_FILE, dtype={"id": str})
     overrides = {
         "method": method,
         "baseline": baseline,
@@ -182,7 +196,8 @@ def write_report(
     parts.append(
         _section(
             "Unpaired setting (Table 2)",
-            f"Median {spec.metric.upper()} over seeds, then the best (lowest) over the tuned "
+            f"Median {spec.metric.upper()} over seeds, then the best ({spec.better}) over the "
+            "tuned "
             f"settings ({', '.join(spec.tuned) or 'none'}), per model "
             f"({', '.join(spec.model) or 'one model'}) and {spec.method}. IQR and min–max are "
             f"over the seeds of the best setting.\n\n" + markdown_table(_table2(table2, spec)),
@@ -190,8 +205,8 @@ def write_report(
     )
     parts.append(
         _section(
-            f"Reduction in {spec.metric.upper()} vs {spec.baseline} (Table 3)",
-            f"100 × ({spec.baseline} − method) / {spec.baseline} on the Table 2 values; "
+            f"{_change(spec).capitalize()} in {spec.metric.upper()} vs {spec.baseline} (Table 3)",
+            f"{_formula(spec)} on the Table 2 values; "
             "positive means the method is better.\n\n" + markdown_table(_table3(table3, spec)),
         )
     )
@@ -200,7 +215,9 @@ def write_report(
     parts.append(
         _section(
             f"Best {top_fraction:.0%} of settings (Figure 2(b))",
-            f"Settings (median over seeds) at or below the {top_fraction:.0%} quantile of all "
+            f"Settings (median over seeds) at or {'above' if spec.higher_is_better else 'below'} "
+            f"the {1 - top_fraction if spec.higher_is_better else top_fraction:.0%} quantile "
+            "of all "
             f"settings' medians, per {spec.method}.\n\n" + markdown_table(top),
         )
     )
@@ -208,7 +225,7 @@ def write_report(
         parts.append(_per_method(table, table3, pairs, spec))
     shown = _spread(seeds, spec.settings, "median", "seeds")
     parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
-    parts.append(_section("Figures", _figures(table, spec, out_dir)))
+    parts.append(_section("Figures", _figures(table, spec, out_dir, curves)))
     if failed := _failures(everything):
         parts.append(_section("Failed or unfinished runs", failed))
     path = out_dir / "report.md"
@@ -223,7 +240,7 @@ def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
     text = (
         f"{len(table)} runs ({', '.join(f'{v} {k}' for k, v in status.items()) or 'no status'}); "
         f"unfinished runs and {missing} without {spec.metric} are left out. Metric: "
-        f"{spec.metric} of each run's best evaluation, lower is better. Method axis "
+        f"{spec.metric} of each run's best evaluation, {spec.better} is better. Method axis "
         f"`{spec.method}`, baseline `{spec.baseline}`."
     )
     if "wall_time_s" in table and table["wall_time_s"].notna().any():
@@ -241,7 +258,8 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
     totals = agg.win_counts(pairs, spec)
     lines = [
         f"**{row[spec.method]} wins {row['wins']}/{row['total']}** "
-        f"(same settings and hyperparameters, median over seeds, lower {spec.metric} wins)."
+        f"(same settings and hyperparameters, median over seeds, {spec.better} {spec.metric.upper()} "
+        "wins)."
         for _, row in totals.iterrows()
     ]
     if not spec.model:  # one model: the totals are all there is
@@ -250,7 +268,9 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
     return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
 
 
-def _figures(table: pd.DataFrame, spec: ReportSpec, out_dir: Path) -> str:
+def _figures(
+    table: pd.DataFrame, spec: ReportSpec, out_dir: Path, curves: pd.DataFrame | None
+) -> str:
     made = [plot_distributions(table, spec, out_dir / "figure2a_distributions.png")]
     made.append(plot_condition(table, spec, out_dir / "figure3_log_cond.png"))
     made.append(plot_prd(table, spec, out_dir / "figure3_prd.png"))
@@ -262,6 +282,10 @@ def _figures(table: pd.DataFrame, spec: ReportSpec, out_dir: Path) -> str:
         lines.append(f"Pearson r between log condition number and {spec.metric}: {text}.")
     if made[1] is None or made[2] is None:
         lines.append("_(Figure 3 needs the `jacobian` and `prd` metrics in the runs.)_")
+    if curves is not None:
+        figure = plot_curves(curves, table, spec, out_dir / f"curves_{spec.metric}.png")
+        if figure is not None:
+            lines.append(f"![{figure.stem}]({figure.name})")
     return "\n\n".join(lines)
 
 

@@ -5,6 +5,10 @@ A row holds the run's id, its settings (one column per axis), its tags, its seed
 read from the trainer's ``RUN/best/config.json`` (the paper reports the best model attained during
 training, Section 3.1): ``fid``, ``is``, ``kid``, ``prd_f8``, ``prd_f1_8``, ``log_cond`` when
 evaluated, plus ``best_step`` and ``steps`` (the final step).
+
+Training curves go to ``OUTPUT/curves.csv`` (one row per run, tag and step): every evaluation's
+metrics (``eval/fid``, ...) and the logged losses, read from the run's TensorBoard events (the
+trainer's default tracker; the event files stay out of git, the CSV is small).
 """
 
 from __future__ import annotations
@@ -15,9 +19,23 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["RESULTS_FILE", "RUNS_DIR", "STUDY_FILE", "collect", "load_results", "read_run"]
+__all__ = [
+    "CURVES_FILE",
+    "RESULTS_FILE",
+    "RUNS_DIR",
+    "STUDY_FILE",
+    "collect",
+    "collect_curves",
+    "load_results",
+    "read_curves",
+    "read_run",
+    "write_tables",
+]
 
 RUNS_DIR, STUDY_FILE, RESULTS_FILE = "runs", "study.json", "results.csv"
+CURVES_FILE = "curves.csv"
+CURVE_TAGS = ("d_loss", "g_loss", "penalty")
+"""Logged scalars kept in the curves besides every ``eval/*`` metric."""
 
 
 def _json(path: Path) -> dict[str, Any] | None:
@@ -60,6 +78,56 @@ def collect(output: str | Path) -> pd.DataFrame:
         rank = {run_id: i for i, run_id in enumerate(order)}
         table = table.sort_values("id", key=lambda ids: ids.map(rank).fillna(len(rank)))
         table = table.reset_index(drop=True)
+    return table
+
+
+def read_curves(run_dir: str | Path) -> pd.DataFrame:
+    """A run's logged scalars as rows (``tag``, ``step``, ``value``): every ``eval/*`` metric
+    and the losses, from the TensorBoard event files under ``RUN/logs``. A resumed run has
+    several files; a step logged again after a resume keeps its newest value. Empty when the
+    run logged nothing (or to another tracker)."""
+    files = sorted(Path(run_dir, "logs").rglob("events.out.tfevents.*"), key=_event_order)
+    if not files:
+        return pd.DataFrame(columns=["tag", "step", "value"])
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values: dict[tuple[str, int], float] = {}
+    for file in files:
+        events = EventAccumulator(str(file), size_guidance={"scalars": 0})
+        events.Reload()
+        for tag in events.Tags()["scalars"]:
+            if (tag.startswith("eval/") and tag != "eval/step") or tag in CURVE_TAGS:
+                values.update({(tag, e.step): e.value for e in events.Scalars(tag)})
+    rows = [(tag, step, value) for (tag, step), value in sorted(values.items())]
+    return pd.DataFrame(rows, columns=["tag", "step", "value"])
+
+
+def _event_order(path: Path) -> tuple[float, str]:
+    """Event files in the order they were written (their names start with a Unix time)."""
+    stamp = path.name.split(".")[3] if path.name.count(".") >= 3 else ""
+    return (float(stamp) if stamp.isdigit() else path.stat().st_mtime, path.name)
+
+
+def collect_curves(output: str | Path) -> pd.DataFrame:
+    """:func:`read_curves` of every run under ``output/runs`` with its ``id`` column, in the
+    order of :func:`collect`."""
+    frames = []
+    for run_id in collect(output).get("id", []):
+        curves = read_curves(Path(output, RUNS_DIR, run_id))
+        if not curves.empty:
+            frames.append(curves.assign(id=run_id)[["id", "tag", "step", "value"]])
+    if not frames:
+        return pd.DataFrame(columns=["id", "tag", "step", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_tables(output: str | Path) -> pd.DataFrame:
+    """Write ``results.csv`` (:func:`collect`) and ``curves.csv`` (:func:`collect_curves`) into
+    ``output`` and return the results."""
+    output = Path(output)
+    table = collect(output)
+    table.to_csv(output / RESULTS_FILE, index=False)
+    collect_curves(output).to_csv(output / CURVES_FILE, index=False)
     return table
 
 

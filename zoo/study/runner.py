@@ -40,7 +40,7 @@ from zoo.study.executors import (
     make_executor,
 )
 from zoo.study.grid import Grid, Run
-from zoo.study.results import RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect
+from zoo.study.results import CURVES_FILE, RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect, write_tables
 
 __all__ = [
     "LAUNCHERS",
@@ -232,9 +232,8 @@ def run_study(
             collect(output).to_csv(output / RESULTS_FILE, index=False)  # current after every run
 
     _run_all(one, runs, jobs)
-    table = collect(output)
-    table.to_csv(output / RESULTS_FILE, index=False)
-    echo(f"results: {output / RESULTS_FILE} ({len(table)} runs)")
+    table = write_tables(output)
+    echo(f"results: {output / RESULTS_FILE} ({len(table)} runs), curves: {output / CURVES_FILE}")
     return table
 
 

@@ -1,0 +1,132 @@
+"""The study report's metric direction (IS and PRD are better higher) and its training curves
+(``curves.csv`` from the runs' TensorBoard events, the curves figure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from zoo.study import ReportSpec, write_report
+from zoo.study import aggregate as agg
+from zoo.study.results import CURVES_FILE, collect_curves, read_curves, write_tables
+
+
+def _table(metric: str) -> pd.DataFrame:
+    """Two models, two tuned settings, BN and sBN, two seeds each."""
+    rows = []
+    values = {  # (model, opt, norm) -> per seed
+        ("a", "o1", "bn"): [2.0, 2.2],
+        ("a", "o1", "sbn"): [3.0, 3.4],
+        ("a", "o2", "bn"): [2.6, 2.8],
+        ("a", "o2", "sbn"): [2.0, 2.1],
+        ("b", "o1", "bn"): [4.0, 4.0],
+        ("b", "o1", "sbn"): [3.0, 3.2],
+        ("b", "o2", "bn"): [1.0, 1.2],
+        ("b", "o2", "sbn"): [1.5, 1.5],
+    }
+    for (model, opt, norm), per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            rows.append({"model": model, "opt": opt, "norm": norm, "seed": seed, metric: value})
+    return pd.DataFrame(rows)
+
+
+def _spec(metric: str) -> ReportSpec:
+    return ReportSpec(settings=("model", "opt", "norm"), tuned=("opt",), metric=metric)
+
+
+def test_a_higher_is_better_metric_is_ranked_the_other_way():
+    """IS: Table 2 keeps the highest median, a paired win is a higher median, Table 3 is the
+    relative increase, the top settings are the highest; FID on the same numbers: the reverse."""
+    is_, fid = _spec("is"), _spec("fid")
+    assert is_.higher_is_better and not fid.higher_is_better
+
+    table2 = agg.unpaired(_table("is"), is_).set_index(["model", "norm"])
+    assert table2.loc[("a", "bn"), ["opt", "median"]].tolist() == ["o2", pytest.approx(2.7)]
+    assert table2.loc[("a", "sbn"), ["opt", "median"]].tolist() == ["o1", pytest.approx(3.2)]
+    assert table2.loc[("b", "bn"), ["opt", "median"]].tolist() == ["o1", pytest.approx(4.0)]
+    low = agg.unpaired(_table("fid"), fid).set_index(["model", "norm"])
+    assert low.loc[("a", "bn"), "opt"] == "o1" and low.loc[("b", "sbn"), "opt"] == "o2"
+
+    table3 = agg.reductions(agg.unpaired(_table("is"), is_), is_).set_index("model")
+    assert table3.loc["a", "reduction"] == pytest.approx(100 * (3.2 - 2.7) / 2.7)  # better
+    assert table3.loc["b", "reduction"] == pytest.approx(100 * (3.1 - 4.0) / 4.0)  # worse
+
+    pairs = agg.paired(_table("is"), is_).set_index(["model", "opt"])["win"]
+    assert pairs.to_dict() == {("a", "o1"): True, ("a", "o2"): False, ("b", "o1"): False,
+                               ("b", "o2"): True}  # fmt: skip
+    lower = agg.paired(_table("fid"), fid).set_index(["model", "opt"])["win"]
+    assert (lower == ~pairs).all()
+
+    top = agg.top_models(_table("is"), is_, fraction=0.25).set_index("norm")
+    assert top["top"].to_dict() == {"bn": 1, "sbn": 1}  # 4.0 (b/o1/bn) and 3.2 (a/o1/sbn)
+    medians = pd.Series([2.1, 3.2, 2.7, 2.05, 4.0, 3.1, 1.1, 1.5])  # the 8 settings
+    assert top["threshold"].iloc[0] == pytest.approx(medians.quantile(0.75))
+
+
+def test_report_text_follows_the_metric_direction(tmp_path):
+    text = write_report(_table("is"), tmp_path / "is", _spec("is")).read_text()
+    assert "higher is better" in text and "higher IS wins" in text
+    assert "## Increase in IS vs bn (Table 3)" in text and "100 × (method − bn) / bn" in text
+    assert "at or above the 80% quantile" in text
+    fid = write_report(_table("fid"), tmp_path / "fid", _spec("fid")).read_text()
+    assert "lower is better" in fid and "## Reduction in FID vs bn (Table 3)" in fid
+
+
+def _log(folder: Path, scalars: dict[str, list[tuple[int, float]]]) -> None:
+    """One TensorBoard event file of scalars, as the trainer's tracker writes them."""
+    writer = SummaryWriter(str(folder))
+    for tag, points in scalars.items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step)
+    writer.close()
+
+
+def _run(output: Path, run_id: str, settings: dict[str, str], seed: int) -> Path:
+    run_dir = output / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    row = {"id": run_id, **settings, "seed": seed}
+    (run_dir / "run.json").write_text(json.dumps({"id": run_id, "row": row, "commits": []}))
+    (run_dir / "result.json").write_text(json.dumps({"status": "done", "wall_time_s": 1.0}))
+    return run_dir
+
+
+def test_curves_are_read_from_every_event_file_of_a_resumed_run(tmp_path):
+    run_dir = _run(tmp_path, "r", {"norm": "bn"}, 0)
+    logs = run_dir / "logs" / "tensorboard"
+    _log(logs, {"eval/fid": [(1000, 90.0), (2000, 80.0)], "d_loss": [(100, 1.5)], "lr": [(1, 0)]})
+    # resumed from the step-1000 checkpoint: step 2000 is logged again and wins
+    _log(logs, {"eval/fid": [(2000, 70.0), (3000, 60.0)], "eval/step": [(3000, 3000.0)]})
+    curves = read_curves(run_dir)
+    fid = curves[curves["tag"] == "eval/fid"]
+    assert fid[["step", "value"]].values.tolist() == [[1000, 90.0], [2000, 70.0], [3000, 60.0]]
+    assert set(curves["tag"]) == {"eval/fid", "d_loss"}  # not the step counter, not "lr"
+    assert read_curves(_run(tmp_path, "silent", {"norm": "bn"}, 1)).empty
+
+
+def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
+    fids = {("bn", 0): [200.0, 150.0], ("bn", 1): [210.0, 170.0], ("sbn", 0): [120.0, 60.0],
+            ("sbn", 1): [110.0, 70.0]}  # fmt: skip
+    for (norm, seed), values in fids.items():
+        run_dir = _run(tmp_path, f"norm={norm},seed={seed}", {"norm": norm}, seed)
+        _log(run_dir / "logs", {"eval/fid": list(zip((1000, 2000), values, strict=True))})
+        (run_dir / "best").mkdir()
+        metrics = {"step": 2000, "fid": values[-1]}
+        (run_dir / "best" / "config.json").write_text(json.dumps({"metrics": metrics}))
+    study = {"name": "toy", "axes": {"norm": ["bn", "sbn"]}, "method": "norm"}
+    (tmp_path / "study.json").write_text(json.dumps(study))
+
+    table = write_tables(tmp_path)
+    assert table["fid"].tolist() == [150.0, 170.0, 60.0, 70.0]
+    curves = pd.read_csv(tmp_path / CURVES_FILE)
+    assert len(curves) == 8 and curves.equals(collect_curves(tmp_path))
+    text = write_report(tmp_path / "results.csv", tmp_path / "report").read_text()
+    assert "![curves_fid](curves_fid.png)" in text
+    assert (tmp_path / "report" / "curves_fid.png").stat().st_size > 5000
+
+    (tmp_path / CURVES_FILE).unlink()  # no curves: no figure, the rest of the report stands
+    text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
+    assert "curves_fid" not in text and "**sbn wins 1/1**" in text
