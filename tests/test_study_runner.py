@@ -1,0 +1,197 @@
+"""The study runner: resumable (finished runs skipped, unfinished ones resumed, a killed
+training stops the study), several runs at once, each run's commit recorded, and a tiny study
+trained for real and reported."""
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from zoo.config import GIN_DIR
+from zoo.study import Grid, ReportSpec, StudyError, load_grid, run_study, write_report
+from zoo.study.runner import (
+    InProcessExecutor,
+    Outcome,
+    SubprocessExecutor,
+    run_state,
+)
+
+
+def _tiny_grid() -> Grid:
+    return Grid.from_spec(
+        axes={"norm": {"bn": "norms/bn.gin", "sbn": "norms/sbn.gin"}},
+        seeds=[0, 1],
+        base=["base/paper.gin", "models/sndcgan32.gin", "losses/hinge.gin", "penalties/sn.gin"],
+        bindings=["train.dataset = @dataset.synthetic"],
+    )
+
+
+class FakeTrainer:
+    """Stands in for scripts/train.py: records calls and writes what the trainer writes."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def __call__(self, run, run_dir: Path) -> Outcome:
+        self.calls.append(run.id)
+        if run.id == self.fail:
+            return Outcome(1, "TrainingDiverged: boom")
+        _fake_trained(run_dir, fid=10.0 + len(self.calls))
+        return Outcome(0)
+
+
+def _fake_trained(run_dir: Path, fid: float) -> None:
+    for name, metrics in (("best", {"fid": fid, "step": 5}), ("final", {"step": 10})):
+        (run_dir / name).mkdir(parents=True, exist_ok=True)
+        (run_dir / name / "config.json").write_text(json.dumps({"metrics": metrics}))
+
+
+def _start(run, run_dir: Path, elapsed: float = 0.0) -> None:
+    run_dir.mkdir(parents=True)
+    spec = {"id": run.id, "fingerprint": run.fingerprint(), "row": run.row(), "elapsed_s": elapsed}
+    (run_dir / "run.json").write_text(json.dumps(spec))
+
+
+def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
+    grid = _tiny_grid()
+    done, trained, unfinished, new = grid.expand()  # bn/0, sbn/0, bn/1, sbn/1
+    runs = tmp_path / "runs"
+    _start(done, runs / done.id)
+    _fake_trained(runs / done.id, fid=1.0)
+    (runs / done.id / "result.json").write_text(
+        json.dumps({"status": "done", "returncode": 0, "error": None, "wall_time_s": 3.0})
+    )
+    _start(trained, runs / trained.id)  # killed after training, before the result was written
+    _fake_trained(runs / trained.id, fid=2.0)
+    _start(unfinished, runs / unfinished.id, elapsed=100.0)  # killed mid-training
+    (runs / unfinished.id / "checkpoints" / "step_00000005").mkdir(parents=True)
+
+    fake = FakeTrainer(fail=new.id)
+    table = run_study(grid, tmp_path, fake, echo=lambda _: None)
+    assert fake.calls == [unfinished.id, new.id]
+    assert list(table["id"]) == [done.id, trained.id, unfinished.id, new.id]
+    assert list(table["status"]) == ["done", "done", "done", "failed"]
+    assert table["fid"].tolist()[:3] == [1.0, 2.0, 11.0] and math.isnan(table["fid"].iloc[3])
+    assert table.loc[2, "wall_time_s"] >= 100.0  # the killed session's time is kept
+    assert (tmp_path / "results.csv").is_file()
+
+    again = FakeTrainer()
+    run_study(grid, tmp_path, again, echo=lambda _: None)
+    assert again.calls == []  # finished and failed runs are skipped
+    run_study(grid, tmp_path, again, retry_failed=True, echo=lambda _: None)
+    assert again.calls == [new.id]
+
+    dry = FakeTrainer()
+    (tmp_path / "other").mkdir()
+    run_study(grid, tmp_path / "other", dry, dry_run=True, echo=lambda _: None)
+    assert dry.calls == [] and not (tmp_path / "other" / "runs").exists()
+
+
+def test_a_killed_training_stops_the_study_and_stays_unfinished(tmp_path):
+    grid = _tiny_grid()
+    first = grid.expand()[0]
+
+    def killed(run, run_dir):
+        return Outcome(-9)
+
+    with pytest.raises(StudyError, match="signal 9"):
+        run_study(grid, tmp_path, killed, echo=lambda _: None)
+    assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
+    fake = FakeTrainer()
+    run_study(grid, tmp_path, fake, echo=lambda _: None)
+    assert fake.calls == [r.id for r in grid.expand()]
+
+
+def test_a_folder_from_another_configuration_stops_the_study(tmp_path):
+    grid = _tiny_grid()
+    run = grid.expand()[0]
+    _start(run, tmp_path / "runs" / run.id)
+    changed = Grid.from_spec(
+        axes={"norm": {"bn": "norms/bn.gin", "sbn": "norms/sbn.gin"}},
+        seeds=[0, 1],
+        base=["base/paper.gin", "models/sndcgan32.gin", "losses/hinge.gin", "penalties/sn.gin"],
+        bindings=["train.dataset = @dataset.synthetic", "train.steps = 7"],
+    )
+    with pytest.raises(StudyError, match="another configuration"):
+        run_study(changed, tmp_path, FakeTrainer(), echo=lambda _: None)
+
+
+def test_tiny_study_trains_and_reports_end_to_end(tmp_path):
+    """gin/study/tiny.gin for real (in process): 2 runs of 4 steps with FID, then a report."""
+    grid = load_grid(GIN_DIR / "study" / "tiny.gin")
+    table = run_study(grid, tmp_path, InProcessExecutor(), echo=lambda _: None)
+    assert list(table["status"]) == ["done", "done"]
+    assert table["fid"].notna().all() and (table["steps"] == 4).all()
+    report = write_report(tmp_path / "results.csv", tmp_path / "report")
+    text = report.read_text()
+    assert "sbn wins" in text and "Table 2" in text
+    assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 0
+
+
+def test_jobs_train_runs_at_the_same_time(tmp_path):
+    grid = _tiny_grid()
+    together = threading.Barrier(2, timeout=10)  # breaks unless two runs are in it at once
+    fake = FakeTrainer()
+
+    def paired(run, run_dir):
+        together.wait()
+        return fake(run, run_dir)
+
+    table = run_study(grid, tmp_path, paired, jobs=2, echo=lambda _: None)
+    assert sorted(fake.calls) == sorted(r.id for r in grid.expand())
+    assert list(table["status"]) == ["done"] * 4
+    assert list(table["id"]) == [r.id for r in grid.expand()]  # grid order, not finish order
+
+
+def test_a_killed_run_stops_parallel_workers_from_starting_more(tmp_path):
+    grid = _tiny_grid()
+    first, second, *rest = grid.expand()
+    calls, both_started = [], threading.Barrier(2, timeout=10)
+
+    def first_killed(run, run_dir):
+        calls.append(run.id)
+        if run.id in (first.id, second.id):
+            both_started.wait()
+        if run.id == first.id:
+            return Outcome(-15)
+        time.sleep(0.5)
+        _fake_trained(run_dir, fid=1.0)
+        return Outcome(0)
+
+    with pytest.raises(StudyError, match="signal 15"):
+        run_study(grid, tmp_path, first_killed, jobs=2, echo=lambda _: None)
+    assert sorted(calls) == sorted([first.id, second.id])  # no new run after the kill
+    assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
+    assert run_state(second, tmp_path / "runs" / second.id) == "done"
+    assert all(run_state(r, tmp_path / "runs" / r.id) == "new" for r in rest)
+
+
+def test_jobs_need_separate_processes_and_set_their_threads(tmp_path):
+    with pytest.raises(ValueError, match="one run at a time"):
+        run_study(_tiny_grid(), tmp_path, InProcessExecutor(), jobs=2, echo=lambda _: None)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_study(_tiny_grid(), tmp_path, FakeTrainer(), jobs=0, echo=lambda _: None)
+    env = SubprocessExecutor(threads=3).environment()
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+    assert SubprocessExecutor().environment().get("OMP_NUM_THREADS") == os.environ.get(
+        "OMP_NUM_THREADS"
+    )
+
+
+def test_runs_record_their_code_commit_and_it_is_no_setting(tmp_path):
+    """Each run's folder names the commit(s) that trained it; the results column is not a
+    setting, so runs of one setting trained at two commits still pair."""
+    from zoo.study.runner import code_version
+
+    table = run_study(_tiny_grid(), tmp_path, FakeTrainer(), echo=lambda _: None)
+    assert set(table["commit"]) == {code_version()}
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|unknown", code_version())
+    table.loc[0, "commit"] = "another"
+    spec = ReportSpec.infer(table.drop(columns=["run_dir"], errors="ignore"))
+    assert "commit" not in spec.settings and "norm" in spec.settings
