@@ -258,8 +258,8 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
     totals = agg.win_counts(pairs, spec)
     lines = [
         f"**{row[spec.method]} wins {row['wins']}/{row['total']}** "
-        f"(same settings and hyperparameters, median over seeds, {spec.better} {spec.metric.upper()} "
-        "wins)."
+        f"(same settings and hyperparameters, median over seeds, {spec.better} "
+        f"{spec.metric.upper()} wins)."
         for _, row in totals.iterrows()
     ]
     if not spec.model:  # one model: the totals are all there is
