@@ -94,6 +94,20 @@ def _run(output: Path, run_id: str, settings: dict[str, str], seed: int) -> Path
     return run_dir
 
 
+def test_best_step_of_the_median_curve_follows_the_metric_direction():
+    curves = pd.DataFrame(
+        {"id": ["r0", "r0", "r0", "r1", "r1", "r1"], "tag": "eval/is",
+         "step": [1, 2, 3] * 2, "value": [1.0, 3.0, 2.0, 1.2, 2.8, 2.6]}
+    )  # fmt: skip
+    table = pd.DataFrame({"id": ["r0", "r1"], "norm": ["bn", "bn"], "seed": [0, 1]})
+    spec = ReportSpec(settings=("norm",), metric="is")
+    during = agg.curve_medians(curves, table, spec)
+    assert during.loc[0, ["1", "2", "3"]].tolist() == pytest.approx([1.1, 2.9, 2.3])
+    assert during.loc[0, "best step"] == "2"  # the highest IS
+    fid = agg.curve_medians(curves.assign(tag="eval/fid"), table, ReportSpec(settings=("norm",)))
+    assert fid.loc[0, "best step"] == "1"
+
+
 def test_curves_are_read_from_every_event_file_of_a_resumed_run(tmp_path):
     run_dir = _run(tmp_path, "r", {"norm": "bn"}, 0)
     logs = run_dir / "logs" / "tensorboard"
@@ -125,8 +139,13 @@ def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     assert len(curves) == 8 and curves.equals(collect_curves(tmp_path))
     text = write_report(tmp_path / "results.csv", tmp_path / "report").read_text()
     assert "![curves_fid](curves_fid.png)" in text
+    assert "| norm | 1000 | 2000 | best step |" in text  # medians over the two seeds
+    assert "| bn | 205.00 | 160.00 | 2000 |" in text and "| sbn | 115.00 | 65.00 | 2000 |" in text
+    during = pd.read_csv(tmp_path / "report" / "curves_median.csv")
+    assert during["norm"].tolist() == ["bn", "sbn"]
     assert (tmp_path / "report" / "curves_fid.png").stat().st_size > 5000
 
     (tmp_path / CURVES_FILE).unlink()  # no curves: no figure, the rest of the report stands
     text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
     assert "curves_fid" not in text and "**sbn wins 1/1**" in text
+    assert "During training" not in text

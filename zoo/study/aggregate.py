@@ -20,6 +20,8 @@ __all__ = [
     "ReportSpec",
     "best_rows",
     "correlations",
+    "curve_medians",
+    "evaluations",
     "paired",
     "per_method",
     "prepare",
@@ -305,3 +307,31 @@ def correlations(table: pd.DataFrame, spec: ReportSpec, column: str) -> dict[str
         if len(pairs) > 2:
             result[str(method)] = float(pairs[column].corr(pairs[spec.metric]))
     return result
+
+
+def evaluations(curves: pd.DataFrame, table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """The metric at every evaluation of every run (``curves.csv`` rows of ``eval/<metric>``)
+    with the run's settings from ``table``: columns ``id``, ``step``, ``value`` and the
+    settings, in the grid's order. Runs not in ``table`` (e.g. unfinished) are left out."""
+    tag = f"eval/{spec.metric}"
+    points = curves[curves["tag"] == tag] if "tag" in curves else curves.iloc[:0]
+    if spec.metric not in table:  # only the settings are needed here
+        table = table.assign(**{spec.metric: float("nan")})
+    runs = prepare(table, spec).set_index("id")[[*spec.settings]]
+    points = points[["id", "step", "value"]].join(runs, on="id", how="inner")
+    return sort_rows(points, [*spec.pair, spec.method], spec)
+
+
+def curve_medians(curves: pd.DataFrame, table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
+    """Per setting (all but the seed): the median over seeds of the metric at each evaluation
+    step, one column per step, and ``best step``, the step of the best median."""
+    points = evaluations(curves, table, spec)
+    if points.empty:
+        return pd.DataFrame(columns=[*spec.pair, spec.method])
+    keys = [*spec.pair, spec.method]
+    wide = points.groupby([*keys, "step"], sort=False)["value"].median().unstack("step")
+    wide = wide[sorted(wide.columns)]
+    best = spec.loss(wide).idxmin(axis=1, skipna=True)
+    wide.columns = [str(int(step)) for step in wide.columns]
+    wide["best step"] = best.astype(int).astype(str)
+    return sort_rows(wide.reset_index(), keys, spec)

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from zoo.study.aggregate import ReportSpec, prepare, representatives, sort_rows
+from zoo.study.aggregate import ReportSpec, evaluations, prepare, representatives, sort_rows
 
 __all__ = ["plot_condition", "plot_curves", "plot_distributions", "plot_prd"]
 
@@ -122,13 +122,9 @@ def plot_curves(
     (e.g. loss/arch/reg), a colour per method, each seed a thin line and the median over seeds
     a thick one. ``curves`` is ``curves.csv`` (id, tag, step, value); ``table`` gives each run's
     settings. None when no run has an evaluation of the metric."""
-    tag = f"eval/{spec.metric}"
-    points = curves[curves["tag"] == tag] if "tag" in curves else curves.iloc[:0]
-    runs = prepare(table, spec).set_index("id")[[*spec.settings]]
-    points = points.join(runs, on="id", how="inner")
+    points = evaluations(curves, table, spec)
     if points.empty:
         return None
-    points = sort_rows(points, [*spec.pair, spec.method], spec)
     panels = list(dict.fromkeys(points.apply(_label, axis=1, columns=spec.pair)))
     columns = min(4, len(panels))
     rows = -(-len(panels) // columns)

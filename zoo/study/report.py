@@ -2,7 +2,8 @@
 Figure 2(b) counts, median and spread over seeds per setting, and the figures (Section 3.2).
 
 Files written to the report folder: ``report.md``, ``table2.csv``, ``table3.csv``,
-``paired.csv``, ``seeds.csv`` and the PNGs of :mod:`zoo.study.plots`.
+``paired.csv``, ``seeds.csv``, ``curves_median.csv`` (with the runs' ``curves.csv``) and the
+PNGs of :mod:`zoo.study.plots`.
 """
 
 from __future__ import annotations
@@ -225,6 +226,13 @@ def write_report(
         parts.append(_per_method(table, table3, pairs, spec))
     shown = _spread(seeds, spec.settings, "median", "seeds")
     parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
+    if curves is not None and not (during := agg.curve_medians(curves, table, spec)).empty:
+        during.to_csv(out_dir / "curves_median.csv", index=False)
+        text = (
+            f"Median {spec.metric.upper()} over seeds at each evaluation step (columns), per "
+            f"setting, and the step of the best median (from `curves.csv`).\n\n"
+        )
+        parts.append(_section("During training", text + markdown_table(during)))
     parts.append(_section("Figures", _figures(table, spec, out_dir, curves)))
     if failed := _failures(everything):
         parts.append(_section("Failed or unfinished runs", failed))
