@@ -72,8 +72,16 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     _start(unfinished, runs / unfinished.id, elapsed=100.0)  # killed mid-training
     (runs / unfinished.id / "checkpoints" / "step_00000005").mkdir(parents=True)
 
+    said: list[str] = []
+    listed = run_study(grid, tmp_path, FakeTrainer(), dry_run=True, echo=said.append)
+    assert f"unfinished  {unfinished.id}  (resumes from step 5)" in "\n".join(said)
+    assert len(listed) == 3  # the three started runs, nothing trained
+
     fake = FakeTrainer(fail=new.id)
-    table = run_study(grid, tmp_path, fake, echo=lambda _: None)
+    said.clear()
+    table = run_study(grid, tmp_path, fake, echo=said.append)
+    assert f"{unfinished.id}: resuming from step 5" in "\n".join(said)
+    assert f"{new.id}: starting" in "\n".join(said)
     assert fake.calls == [unfinished.id, new.id]
     assert list(table["id"]) == [done.id, trained.id, unfinished.id, new.id]
     assert list(table["status"]) == ["done", "done", "done", "failed"]

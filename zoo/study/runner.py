@@ -90,6 +90,17 @@ def run_state(run: Run, run_dir: Path) -> str:
     return "unfinished"
 
 
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the run's newest training checkpoint (``checkpoints/step_N``), None if it
+    has none: where an unfinished run resumes."""
+    steps = [
+        int(d.name.removeprefix("step_"))
+        for d in (run_dir / "checkpoints").glob("step_*")
+        if d.name.removeprefix("step_").isdigit()
+    ]
+    return max(steps, default=None)
+
+
 def _spec(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -192,6 +203,9 @@ def run_study(
     if dry_run:
         for run in runs:
             line = f"{states[run.id]:>10}  {run.id}"
+            if states[run.id] == "unfinished":
+                step = checkpoint_step(output / RUNS_DIR / run.id)
+                line += f"  (resumes from step {step or 0})"
             if isinstance(executor, SubprocessExecutor):
                 command = executor.command(run, output / RUNS_DIR / run.id)
                 line += f"\n            {subprocess.list2cmdline(command)}"
@@ -216,7 +230,11 @@ def run_study(
         if state == "new":
             run_dir.mkdir(parents=True, exist_ok=True)
             _write(run_dir / SPEC_FILE, _spec(run))
-        echo(f"{prefix}: {'resuming' if state == 'unfinished' else 'starting'}")
+        if state == "unfinished":
+            step = checkpoint_step(run_dir)
+            echo(f"{prefix}: resuming" + (f" from step {step}" if step else " from the start"))
+        else:
+            echo(f"{prefix}: starting")
         outcome = _train(run, run_dir, executor)
         if outcome.returncode < 0:  # killed by a signal: an interruption, not a failure
             raise StudyError(
