@@ -29,20 +29,35 @@ __all__ = [
 ]
 
 
+INITS = ("zero", "normal")
+"""How the modulation MLP starts (:class:`Modulation`)."""
+
+
 class Modulation(nn.Module):
     """γ(z) and β(z) of Eq. 2: ``γ = V_γ max(0, U z + b) + c_γ`` and likewise β.
 
     One hidden layer (``hidden_dim``, 32 as in compare_gan) is shared by the γ and β heads;
-    ``hidden_dim=0`` makes both linear in z. The heads start at zero weight with γ's bias at 1
-    and β's at 0, so an untrained modulation is the identity affine map (γ=1, β=0), as BN's
-    initial γ, β. With spectral norm a zero weight is undefined, so the heads then keep their
-    default (small random) initialisation.
+    ``hidden_dim=0`` makes both linear in z. γ's bias starts at 1 and β's at 0. ``init``:
+
+    - ``"zero"`` (default): the heads start at zero weight, so an untrained modulation is the
+      identity affine map (γ=1, β=0), as BN's initial γ, β; the hidden layer keeps PyTorch's
+      default start. With spectral norm a zero weight is undefined, so the heads then keep
+      their default (small random) start.
+    - ``"normal"``: compare_gan's start, every weight N(0, 0.02) and the hidden bias 0, so γ(z)
+      and β(z) vary a little with z from the first step.
     """
 
     def __init__(
-        self, z_dim: int, num_features: int, hidden_dim: int = 32, use_sn: bool = False
+        self,
+        z_dim: int,
+        num_features: int,
+        hidden_dim: int = 32,
+        use_sn: bool = False,
+        init: str = "zero",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown modulation init {init!r}: use one of {', '.join(INITS)}.")
         if hidden_dim > 0:
             self.hidden = nn.Sequential(maybe_sn(nn.Linear(z_dim, hidden_dim), use_sn), nn.ReLU())
             head_in = hidden_dim
@@ -51,7 +66,12 @@ class Modulation(nn.Module):
             head_in = z_dim
         self.gamma = nn.Linear(head_in, num_features)
         self.beta = nn.Linear(head_in, num_features)
-        if not use_sn:
+        if init == "normal":
+            linears = [m for m in self.hidden.modules() if isinstance(m, nn.Linear)]
+            for layer in [*linears, self.gamma, self.beta]:
+                nn.init.normal_(layer.weight, std=0.02)
+                nn.init.zeros_(layer.bias)
+        elif not use_sn:
             nn.init.zeros_(self.gamma.weight)
             nn.init.zeros_(self.beta.weight)
         nn.init.ones_(self.gamma.bias)
@@ -109,6 +129,7 @@ class SelfModulatedBatchNorm(nn.Module):
         normalize: bool = True,
         eps: float = 1e-5,
         momentum: float = 0.1,
+        init: str = "zero",
     ) -> None:
         super().__init__()
         if z_dim <= 0:
@@ -118,7 +139,7 @@ class SelfModulatedBatchNorm(nn.Module):
             if normalize
             else nn.Identity()
         )
-        self.modulation = Modulation(z_dim, num_features, hidden_dim, use_sn)
+        self.modulation = Modulation(z_dim, num_features, hidden_dim, use_sn, init)
         self.init_conditioning(num_features, z_dim, num_classes)
 
     def init_conditioning(self, num_features: int, z_dim: int, num_classes: int) -> None:
@@ -148,8 +169,11 @@ class SelfModulation(SelfModulatedBatchNorm):
         num_classes: int = 0,
         hidden_dim: int = 32,
         use_sn: bool = False,
+        init: str = "zero",
     ) -> None:
-        super().__init__(num_features, z_dim, num_classes, hidden_dim, use_sn, normalize=False)
+        super().__init__(
+            num_features, z_dim, num_classes, hidden_dim, use_sn, normalize=False, init=init
+        )
 
 
 @register("norm", "cbn")

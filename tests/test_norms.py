@@ -73,6 +73,41 @@ def test_untrained_sbn_equals_bn_in_training_mode():
     torch.testing.assert_close(sbn.bn.running_mean, bn.running_mean)
 
 
+@pytest.mark.parametrize("cls", [SelfModulatedBatchNorm, SelfModulation])
+def test_normal_init_starts_every_weight_as_compare_gan(cls):
+    """``init="normal"``: hidden, γ and β weights N(0, 0.02) (compare_gan's ``linear``),
+    biases 0 except γ's 1; γ(z) then already varies with z. The default starts the heads at 0."""
+    torch.manual_seed(0)
+    norm = cls(256, z_dim=128, init="normal")
+    m = norm.modulation
+    for layer in (m.hidden[0], m.gamma, m.beta):
+        assert layer.weight.mean().abs() < 0.002 and 0.019 < layer.weight.std() < 0.021
+    assert (m.hidden[0].bias == 0).all() and (m.gamma.bias == 1).all() and (m.beta.bias == 0).all()
+    gamma, beta = m(torch.randn(64, 128))
+    assert gamma.std(0).mean() > 1e-3 and beta.std(0).mean() > 1e-3
+    default = cls(256, z_dim=128).modulation
+    assert (default.gamma.weight == 0).all() and (default.beta.weight == 0).all()
+    assert not torch.equal(default.hidden[0].weight.std(), m.hidden[0].weight.std())
+    with pytest.raises(ValueError, match="init 'zeros': use one of zero, normal"):
+        cls(C, z_dim=Z, init="zeros")
+
+
+def test_init_is_a_gin_setting_of_the_norm_and_kept_in_the_generator_config():
+    import gin
+
+    import zoo
+    from zoo.config import GIN_DIR
+
+    zoo.parse([GIN_DIR / "quickstart.gin"], ['norm.sbn.init = "normal"'])
+    try:
+        G = gin.query_parameter("train.generator").scoped_configurable_fn(channels=1)
+    finally:
+        gin.clear_config()
+    assert G.config["norm_kwargs"] == {"init": "normal"}
+    heads = [m.modulation.gamma.weight for m in G.modules() if hasattr(m, "modulation")]
+    assert heads and all(w.std() > 0.01 for w in heads)
+
+
 def test_untrained_csbn_equals_sbn():
     h, z, y = torch.randn(N, C, 4, 4), torch.randn(N, Z), torch.randint(K, (N,))
     csbn = ConditionalSelfModulatedBatchNorm(C, z_dim=Z, num_classes=K)
