@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from zoo.config import GIN_DIR
-from zoo.study import Grid, ReportSpec, StudyError, load_grid, run_study, write_report
+from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
 from zoo.study.runner import (
     InProcessExecutor,
     Outcome,
@@ -203,3 +203,36 @@ def test_runs_record_their_code_commit_and_it_is_no_setting(tmp_path):
     table.loc[0, "commit"] = "another"
     spec = ReportSpec.infer(table.drop(columns=["run_dir"], errors="ignore"))
     assert "commit" not in spec.settings and "norm" in spec.settings
+
+
+def test_only_trains_part_of_the_grid_and_names_what_it_does_not_know(tmp_path):
+    grid = _tiny_grid()  # norm bn/sbn x seeds 0, 1
+    fake = FakeTrainer()
+    said: list[str] = []
+    run_study(grid, tmp_path, fake, only={"seed": ["1"]}, echo=said.append)
+    assert fake.calls == ["norm=bn,seed=1", "norm=sbn,seed=1"]
+    assert "(--only seed=1: 2 of 4)" in said[0]
+    order = json.loads((tmp_path / "study.json").read_text())["order"]
+    assert order == [r.id for r in grid.expand()]  # the whole grid's order for the report
+
+    run_study(grid, tmp_path, fake, only={"norm": ["sbn"], "seed": ["0", "1"]}, echo=said.append)
+    assert fake.calls[2:] == ["norm=sbn,seed=0"]  # sbn/1 is done already
+
+    for only, message in (
+        ({"loss": ["ns"]}, r"the grid has no 'loss' \(it has norm, seed\)"),
+        ({"norm": ["bn", "cbn"]}, r"norm=cbn: no such value \(the grid has bn, sbn\)"),
+    ):
+        with pytest.raises(GridError, match=message):
+            run_study(grid, tmp_path, fake, only=only, echo=said.append)
+
+
+def test_cli_only_filters(tmp_path, capsys):
+    from zoo.cli.study import main
+
+    tiny = str(GIN_DIR / "study" / "tiny.gin")
+    args = ["run", "--gin", tiny, "--output", str(tmp_path), "--dry-run"]
+    assert main([*args, "--only", "norm=sbn", "--only", "seed=0"]) == 0
+    out = capsys.readouterr().out
+    assert "new  norm=sbn,seed=0" in out and "norm=bn,seed=0" not in out
+    assert main([*args, "--only", "norm"]) == 1
+    assert "write KEY=VALUE[,VALUE...]" in capsys.readouterr().err

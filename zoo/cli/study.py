@@ -43,10 +43,22 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         retry_failed=args.retry_failed,
         jobs=args.jobs,
+        only=_only(args.only),
     )
     if not args.dry_run:
         print(f"report: python scripts/study.py report {output / RESULTS_FILE}")
     return 0
+
+
+def _only(filters: list[str]) -> dict[str, list[str]]:
+    """``["reg=gp10", "seed=1,2"]`` as ``{"reg": ["gp10"], "seed": ["1", "2"]}``."""
+    only: dict[str, list[str]] = {}
+    for text in filters:
+        key, sep, values = text.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise GridError(f"--only {text!r}: write KEY=VALUE[,VALUE...], e.g. --only seed=1,2")
+        only.setdefault(key.strip(), []).extend(v.strip() for v in values.split(",") if v)
+    return only
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -101,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         help="OMP_NUM_THREADS of each training (default: CPU cores / --jobs when --jobs > 1)",
+    )
+    run.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,VALUE]",
+        help="train only the runs with these values (an axis, a tag or seed; repeatable)",
     )
     run.add_argument("--dry-run", action="store_true", help="list runs and commands only")
     run.add_argument("--retry-failed", action="store_true", help="train failed runs again")

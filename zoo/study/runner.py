@@ -24,7 +24,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from zoo.study.executors import (
     SubprocessExecutor,
     make_executor,
 )
-from zoo.study.grid import Grid, Run
+from zoo.study.grid import Grid, GridError, Run
 from zoo.study.results import CURVES_FILE, RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect, write_tables
 
 __all__ = [
@@ -169,6 +169,34 @@ def validate(runs: Sequence[Run]) -> None:
         gin.clear_config()
 
 
+def select(runs: Sequence[Run], only: Mapping[str, Sequence[str]]) -> list[Run]:
+    """The runs whose value of every ``only`` key (an axis, a tag or ``seed``) is one of the
+    given values, in grid order. Raises :class:`GridError` on a key or value the grid does
+    not have (naming the ones it has) or when no run is left."""
+    rows = [{k: str(v) for k, v in run.row().items() if k != "id"} for run in runs]
+    for key, values in only.items():
+        known = list(dict.fromkeys(row[key] for row in rows if key in row))
+        if not known:
+            names = ", ".join(k for k in rows[0] if k != "id") if rows else "none"
+            raise GridError(f"--only {key}=...: the grid has no {key!r} (it has {names})")
+        if missing := [v for v in values if v not in known]:
+            raise GridError(
+                f"--only {key}={','.join(missing)}: no such value (the grid has {', '.join(known)})"
+            )
+    chosen = [
+        run
+        for run, row in zip(runs, rows, strict=True)
+        if all(row.get(key) in set(values) for key, values in only.items())
+    ]
+    if not chosen:
+        raise GridError(f"no run of the grid matches all of --only {_only_text(only)}")
+    return chosen
+
+
+def _only_text(only: Mapping[str, Sequence[str]]) -> str:
+    return " ".join(f"{key}={','.join(values)}" for key, values in only.items())
+
+
 def run_study(
     grid: Grid,
     output: str | Path,
@@ -179,6 +207,7 @@ def run_study(
     check_configs: bool = True,
     echo: Callable[[str], Any] | None = None,
     jobs: int = 1,
+    only: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Train every run of ``grid`` not yet finished in ``output``, then write
     ``output/results.csv`` (see :func:`zoo.study.results.collect`) and return it.
@@ -186,7 +215,8 @@ def run_study(
     ``dry_run`` lists the runs and their state (and commands) without training or writing.
     Failed runs (e.g. a diverged GAN) count as finished unless ``retry_failed``. ``jobs`` runs
     that many trainings at once (in grid order); an interrupted one stops the others from
-    starting, and those already running finish.
+    starting, and those already running finish. ``only`` (see :func:`select`) trains a part of
+    the grid, e.g. ``{"reg": ["gp10"], "seed": ["1", "2"]}``; the rest is left for later.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -194,10 +224,12 @@ def run_study(
         raise ValueError("the inprocess launcher trains one run at a time (gin is global): jobs=1")
     output, echo = Path(output), echo or _print
     executor = executor if executor is not None else SubprocessExecutor()
-    runs = grid.expand()
+    every = grid.expand()
+    runs = select(every, only) if only else every
     states = {run.id: run_state(run, output / RUNS_DIR / run.id) for run in runs}
     counts = pd.Series(states.values()).value_counts().to_dict()
-    echo(f"study {grid.name!r}: {len(runs)} runs in {output} {counts}")
+    part = f" (--only {_only_text(only)}: {len(runs)} of {len(every)})" if only else ""
+    echo(f"study {grid.name!r}: {len(runs)} runs in {output}{part} {counts}")
     if check_configs:
         validate(runs)
     if dry_run:
@@ -213,7 +245,7 @@ def run_study(
         return collect(output) if (output / RUNS_DIR).is_dir() else pd.DataFrame()
 
     output.mkdir(parents=True, exist_ok=True)
-    _write(output / STUDY_FILE, {**grid.summary(), "order": [run.id for run in runs]})
+    _write(output / STUDY_FILE, {**grid.summary(), "order": [run.id for run in every]})
     lock = threading.Lock()  # results.csv and the echo are shared by the workers
 
     def one(index: int, run: Run) -> None:
