@@ -310,3 +310,39 @@ def test_cli_dry_run_and_report(tmp_path, capsys):
     assert "| hinge | resnet | sn | sbn | 21.00 |" in text  # SN before GP: the declared order
     assert text.index("| hinge | resnet | sn | bn |") < text.index("| hinge | resnet | gp | bn |")
     assert main(["run", "--gin", str(tmp_path / "missing.gin")]) == 1
+
+
+def _study_folder(folder: Path, name: str, fids: dict[tuple[str, int], float]) -> Path:
+    """results.csv and study.json of a one-axis (norm) study with the given FIDs."""
+    folder.mkdir()
+    rows = [
+        {"id": f"norm={n},seed={s}", "norm": n, "seed": s, "status": "done", "fid": fid}
+        for (n, s), fid in fids.items()
+    ]
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    norms = list(dict.fromkeys(n for n, _ in fids))
+    study = {"name": name, "axes": {"norm": norms}, "method": "norm", "baseline": norms[0]}
+    (folder / "study.json").write_text(json.dumps(study))
+    return folder / "results.csv"
+
+
+def test_a_variant_grid_is_reported_next_to_the_study_it_extends(tmp_path, capsys):
+    """sbn_init.gin's runs beside the v2 runs of the same settings: one table, one report."""
+    v2 = {("bn", 0): 50.0, ("bn", 1): 60.0, ("sbn", 0): 40.0, ("sbn", 1): 70.0}
+    main_study = _study_folder(tmp_path / "v2", "v2", v2)
+    init = {("sbn_normal", 0): 30.0, ("sbn_normal", 1): 44.0}
+    variant = _study_folder(tmp_path / "init", "init", init)
+    text = write_report([main_study, variant], tmp_path / "both").read_text()
+    assert text.startswith("# Study report: v2 + init")
+    assert "**sbn wins 0/1**" in text and "**sbn_normal wins 1/1**" in text  # 55 vs 37 vs 55
+    against_sbn = write_report([main_study, variant], tmp_path / "s", baseline="sbn").read_text()
+    assert "**sbn_normal wins 1/1**" in against_sbn and "baseline `sbn`" in against_sbn
+
+    with pytest.raises(ValueError, match=r"run norm=bn,seed=0 is in more than one results table"):
+        write_report([main_study, main_study], tmp_path / "twice")
+    from zoo.cli.study import main
+
+    assert main(["report", str(main_study), str(variant)]) == 1
+    assert "needs --out FOLDER" in capsys.readouterr().err
+    assert main(["report", str(main_study), str(variant), "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "report.md").is_file()

@@ -72,8 +72,10 @@ def _collect(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from zoo.study.report import write_report
 
-    results = Path(args.results)
-    out = Path(args.out) if args.out else results.parent / "report"
+    results = [Path(r) for r in args.results]
+    if len(results) > 1 and not args.out:
+        raise ValueError("a report of several results tables needs --out FOLDER")
+    out = Path(args.out) if args.out else results[0].parent / "report"
     tuned = None if args.tuned is None else [t for t in args.tuned.split(",") if t]
     path = write_report(
         results,
@@ -132,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     gather.set_defaults(handler=_collect)
 
     report = commands.add_parser("report", help="write the Markdown report and figures")
-    report.add_argument("results", help="OUTPUT/results.csv")
+    report.add_argument(
+        "results",
+        nargs="+",
+        help="OUTPUT/results.csv; several are read as one table (a variant next to a study)",
+    )
     report.add_argument("--out", help="report folder (default: OUTPUT/report)")
     report.add_argument("--method", help="method axis (default: the study's, else norm)")
     report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")

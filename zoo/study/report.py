@@ -18,7 +18,7 @@ import pandas as pd
 from zoo.study import aggregate as agg
 from zoo.study.aggregate import ReportSpec
 from zoo.study.plots import plot_condition, plot_curves, plot_distributions, plot_prd
-from zoo.study.results import CURVES_FILE, load_results
+from zoo.study.results import CURVES_FILE, load_results, load_studies
 
 __all__ = ["markdown_table", "write_report"]
 
@@ -133,7 +133,7 @@ def _section(title: str, text: str) -> str:
 
 
 def write_report(
-    results: str | Path | pd.DataFrame,
+    results: str | Path | pd.DataFrame | Sequence[str | Path],
     out_dir: str | Path,
     spec: ReportSpec | None = None,
     *,
@@ -145,8 +145,9 @@ def write_report(
     metric: str | None = None,
     curves: pd.DataFrame | None = None,
 ) -> Path:
-    """Write the report of a results table (path to ``results.csv`` or a DataFrame) into
-    ``out_dir`` and return the path of ``report.md``.
+    """Write the report of a results table (path to ``results.csv``, several such paths read
+    as one table by :func:`~zoo.study.results.load_studies`, or a DataFrame) into ``out_dir``
+    and return the path of ``report.md``.
 
     Without ``spec`` the settings come from the ``study.json`` next to ``results.csv``
     (otherwise guessed from the text columns); ``method``, ``baseline``, ``tuned`` and
@@ -157,9 +158,11 @@ def write_report(
     if isinstance(results, pd.DataFrame):
         table = results
     else:
-        table, study = load_results(results)
-        if curves is None and (Path(results).parent / CURVES_FILE).is_file():
-            curves = pd.read_csv(Path(results).parent / CURVES_FILE, dtype={"id": str})
+        paths = [results] if isinstance(results, str | Path) else list(results)
+        table, study = load_results(paths[0]) if len(paths) == 1 else load_studies(paths)
+        found = [Path(p).parent / CURVES_FILE for p in paths]
+        if curves is None and (found := [f for f in found if f.is_file()]):
+            curves = pd.concat(pd.read_csv(f, dtype={"id": str}) for f in found)
     overrides = {
         "method": method,
         "baseline": baseline,

@@ -14,6 +14,7 @@ trainer's default tracker; the event files stay out of git, the CSV is small).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "collect",
     "collect_curves",
     "load_results",
+    "load_studies",
     "read_curves",
     "read_run",
     "write_tables",
@@ -141,3 +143,27 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any] | None]
     names = [*(study or {}).get("axes", {}), *(study or {}).get("tags", [])]
     table = pd.read_csv(path, dtype={name: str for name in ["id", *names]})
     return table, study
+
+
+def load_studies(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Several results tables as one (e.g. a variant's grid next to the study it is compared
+    with), and their ``study.json`` files merged: names joined with " + ", every axis's and
+    tag's values in first-seen order, method, baseline and tuned axes from the first. A run
+    id found in two tables is an error (the same run counted twice)."""
+    loaded = [load_results(path) for path in paths]
+    table = pd.concat([t for t, _ in loaded], ignore_index=True)
+    if twice := sorted(set(table["id"][table["id"].duplicated()])):
+        raise ValueError(f"run {twice[0]} is in more than one results table: give each once")
+    studies = [s for _, s in loaded if s]
+    if not studies:
+        return table, None
+    merged: dict[str, Any] = {**studies[0], "name": " + ".join(s.get("name", "?") for s in studies)}
+    for key in ("axes", "tag_values"):
+        values: dict[str, list] = {}
+        for study in studies:
+            for name, these in study.get(key, {}).items():
+                values.setdefault(name, []).extend(v for v in these if v not in values[name])
+        merged[key] = values
+    merged["tags"] = list(dict.fromkeys(t for s in studies for t in s.get("tags", [])))
+    merged.pop("order", None)
+    return table, merged
