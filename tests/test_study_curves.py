@@ -149,3 +149,23 @@ def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
     assert "curves_fid" not in text and "**sbn wins 1/1**" in text
     assert "During training" not in text
+
+
+def test_plot_labels_leave_out_a_column_the_others_determine():
+    """A tag that follows an axis (``opt`` is fixed by ``reg``) adds nothing to a panel's name;
+    a column that varies within the others' groups stays."""
+    from zoo.study.plots import _labels
+
+    table = pd.DataFrame(
+        {
+            "loss": ["ns", "ns", "ns", "hinge"],
+            "reg": ["sn", "gp10", "sn", "sn"],
+            "opt": ["b05", "b0", "b05", "b05"],
+            "seed": [0, 0, 1, 0],
+        }
+    )
+    assert _labels(table, ["loss", "reg", "opt"]).tolist() == [
+        "ns/sn", "ns/gp10", "ns/sn", "hinge/sn"
+    ]  # fmt: skip
+    assert _labels(table, ["reg", "seed"]).tolist() == ["sn/0", "gp10/0", "sn/1", "sn/0"]
+    assert _labels(table, []).tolist() == ["all"] * 4

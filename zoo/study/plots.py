@@ -24,6 +24,17 @@ def _label(row: pd.Series, columns: list[str]) -> str:
     return "/".join(str(row[c]) for c in columns) or "all"
 
 
+def _labels(table: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Each row's label from ``columns``, leaving out a column that the ones before it already
+    determine (a tag such as ``opt`` that follows ``reg``): "ns/sn", not "ns/sn/sn"."""
+    keep: list[str] = []
+    for column in columns:
+        if keep and (table.groupby(keep, dropna=False)[column].nunique(dropna=False) <= 1).all():
+            continue
+        keep.append(column)
+    return table.apply(_label, axis=1, columns=keep)
+
+
 def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path:
     """Figure 2(a): box plots of the metric over runs (seeds and tuned settings) per model,
     one box per method, plus all models pooled; each run is also drawn as a dot. With several
@@ -32,7 +43,7 @@ def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) 
     table = sort_rows(prepare(table, spec).dropna(subset=[spec.metric]), spec.model, spec)
     methods = spec.ordered(list(table[spec.method].unique()))
     if spec.model:  # a group per model, then all models pooled (None), a box per method in each
-        labels = table.apply(_label, axis=1, columns=spec.model)
+        labels = _labels(table, spec.model)
         names = [*dict.fromkeys(labels), "all"]
         groups, slots = [*names[:-1], None], max(len(methods), 1)
     else:  # one model: each method's box is a group of its own
@@ -125,13 +136,13 @@ def plot_curves(
     points = evaluations(curves, table, spec)
     if points.empty:
         return None
-    panels = list(dict.fromkeys(points.apply(_label, axis=1, columns=spec.pair)))
+    labels = _labels(points, spec.pair)
+    panels = list(dict.fromkeys(labels))
     columns = min(4, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     methods = spec.ordered(list(points[spec.method].unique()))
-    labels = points.apply(_label, axis=1, columns=spec.pair)
     for ax, panel in zip(axes.flat, panels, strict=False):
         for m, method in enumerate(methods):
             mine = points[(labels == panel) & (points[spec.method] == method)]
