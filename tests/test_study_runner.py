@@ -236,3 +236,26 @@ def test_cli_only_filters(tmp_path, capsys):
     assert "new  norm=sbn,seed=0" in out and "norm=bn,seed=0" not in out
     assert main([*args, "--only", "norm"]) == 1
     assert "write KEY=VALUE[,VALUE...]" in capsys.readouterr().err
+
+
+def test_a_training_session_records_its_wall_time_while_it_runs(tmp_path, monkeypatch):
+    """run.json's elapsed time grows during a session (a SIGKILL loses at most a heartbeat),
+    on top of the earlier sessions' time, and the result has the whole."""
+    from zoo.study import runner
+
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.05)
+    run = _tiny_grid().expand()[0]
+    run_dir = tmp_path / "runs" / run.id
+    _start(run, run_dir, elapsed=100.0)  # an earlier, killed session
+    seen: list[float] = []
+
+    def slow(run, run_dir: Path) -> Outcome:
+        time.sleep(0.4)
+        seen.append(json.loads((run_dir / "run.json").read_text())["elapsed_s"])
+        _fake_trained(run_dir, fid=1.0)
+        return Outcome(0)
+
+    outcome = runner._train(run, run_dir, slow)
+    assert seen[0] >= 100.2  # written mid-session (without a heartbeat it stays 100.0)
+    result = runner._finish(run_dir, outcome)
+    assert result["status"] == "done" and result["wall_time_s"] >= max(seen[0], 100.4)

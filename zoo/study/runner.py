@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 SPEC_FILE, RESULT_FILE = "run.json", "result.json"
+HEARTBEAT_S = 60.0  # how often a training session adds its wall time so far to run.json
 
 
 class StudyError(RuntimeError):
@@ -126,18 +127,33 @@ def _finish(run_dir: Path, outcome: Outcome) -> dict[str, Any]:
 
 
 def _train(run: Run, run_dir: Path, executor: Executor) -> Outcome:
-    """One session; its wall time is added to ``run.json`` even when interrupted."""
+    """One session; its wall time is added to ``run.json`` every :data:`HEARTBEAT_S` seconds
+    and at its end, so a session killed outright (SIGKILL, a lost VM) loses at most that."""
     started = time.perf_counter()
     spec = _read(run_dir / SPEC_FILE)
+    before = spec["elapsed_s"]
     if (commit := code_version()) not in (commits := spec.setdefault("commits", [])):
         commits.append(commit)  # each session's code: a resumed run may span several
         _write(run_dir / SPEC_FILE, spec)
+
+    def record() -> None:
+        spec = _read(run_dir / SPEC_FILE)
+        spec["elapsed_s"] = round(before + time.perf_counter() - started, 2)
+        _write(run_dir / SPEC_FILE, spec)
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            record()
+
+    stop = threading.Event()
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
     try:
         return executor(run, run_dir)
     finally:
-        spec = _read(run_dir / SPEC_FILE)
-        spec["elapsed_s"] = round(spec["elapsed_s"] + time.perf_counter() - started, 2)
-        _write(run_dir / SPEC_FILE, spec)
+        stop.set()
+        beat.join()
+        record()
 
 
 def code_version() -> str:
