@@ -169,3 +169,28 @@ def test_plot_labels_leave_out_a_column_the_others_determine():
     ]  # fmt: skip
     assert _labels(table, ["reg", "seed"]).tolist() == ["sn/0", "gp10/0", "sn/1", "sn/0"]
     assert _labels(table, []).tolist() == ["all"] * 4
+
+
+def test_curves_legend_names_every_method_even_one_missing_from_the_first_panel(
+    tmp_path, monkeypatch
+):
+    from zoo.study import plots
+
+    table = pd.DataFrame(
+        {
+            "id": ["a-bn", "b-bn", "b-new"],
+            "model": ["a", "b", "b"],
+            "norm": ["bn", "bn", "new"],
+            "seed": [0, 0, 0],
+        }
+    )
+    curves = pd.DataFrame(
+        [(run, "eval/fid", step, 10.0 + step) for run in table["id"] for step in (1, 2)],
+        columns=["id", "tag", "step", "value"],
+    )
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    spec = ReportSpec(settings=("model", "norm"), metric="fid")
+    plots.plot_curves(curves, table, spec, tmp_path / "curves.png")
+    legend = figures[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["bn", "new"]

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from zoo.study.aggregate import ReportSpec, evaluations, prepare, representatives, sort_rows
 
@@ -153,7 +154,6 @@ def plot_curves(
                 ax.plot(run["step"], run["value"], color=color, alpha=0.3, lw=0.8)
             median = mine.groupby("step")["value"].median()
             ax.plot(median.index, median.to_numpy(), color=color, lw=2, marker="o", ms=3)
-            ax.plot([], [], color=color, lw=2, label=method)
         ax.set_title(panel, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(panels) :]:
@@ -162,7 +162,8 @@ def plot_curves(
         ax.set_ylabel(spec.metric.upper(), fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("generator step", fontsize=8)
-    axes.flat[0].legend(title=spec.method, fontsize=7, title_fontsize=7)
+    keys = [Line2D([], [], color=colors[m % len(colors)], lw=2) for m in range(len(methods))]
+    axes.flat[0].legend(keys, methods, title=spec.method, fontsize=7, title_fontsize=7)
     fig.suptitle(f"{spec.metric.upper()} during training (thin: seeds, thick: median)", fontsize=9)
     return _save(fig, path)
 
