@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from registry._registry import register
 from registry.architectures.layer_options import maybe_sn
@@ -31,6 +32,14 @@ __all__ = [
 
 INITS = ("zero", "normal")
 """How the modulation MLP starts (:class:`Modulation`)."""
+
+
+def _raw_weight(layer: nn.Linear) -> torch.Tensor:
+    """The weight to initialise: under spectral norm the parametrization's original (the
+    ``weight`` attribute is then recomputed from it on every access)."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original
+    return layer.weight
 
 
 class Modulation(nn.Module):
@@ -69,7 +78,7 @@ class Modulation(nn.Module):
         if init == "normal":
             linears = [m for m in self.hidden.modules() if isinstance(m, nn.Linear)]
             for layer in [*linears, self.gamma, self.beta]:
-                nn.init.normal_(layer.weight, std=0.02)
+                nn.init.normal_(_raw_weight(layer), std=0.02)
                 nn.init.zeros_(layer.bias)
         elif not use_sn:
             nn.init.zeros_(self.gamma.weight)

@@ -9,6 +9,7 @@ from registry.norms import (
     BatchNorm,
     ConditionalBatchNorm,
     ConditionalSelfModulatedBatchNorm,
+    Modulation,
     SelfModulatedBatchNorm,
     SelfModulation,
 )
@@ -90,6 +91,17 @@ def test_normal_init_starts_every_weight_as_compare_gan(cls):
     assert not torch.equal(default.hidden[0].weight.std(), m.hidden[0].weight.std())
     with pytest.raises(ValueError, match="init 'zeros': use one of zero, normal"):
         cls(C, z_dim=Z, init="zeros")
+
+
+def test_normal_init_reaches_a_spectrally_normalized_hidden_layer():
+    """With ``use_sn`` the hidden layer's ``weight`` is recomputed from the parametrization's
+    original, so that original is what starts at N(0, 0.02)."""
+    torch.manual_seed(0)
+    hidden = Modulation(128, 256, use_sn=True, init="normal").hidden[0]
+    original = hidden.parametrizations.weight.original
+    assert original.mean().abs() < 0.002 and 0.019 < original.std() < 0.021
+    default = Modulation(128, 256, use_sn=True).hidden[0].parametrizations.weight.original
+    assert default.std() > 0.03  # PyTorch's default start, U(±1/sqrt(128)): std 0.051
 
 
 def test_init_is_a_gin_setting_of_the_norm_and_kept_in_the_generator_config():

@@ -70,7 +70,10 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     _start(trained, runs / trained.id)  # killed after training, before the result was written
     _fake_trained(runs / trained.id, fid=2.0)
     _start(unfinished, runs / unfinished.id, elapsed=100.0)  # killed mid-training
-    (runs / unfinished.id / "checkpoints" / "step_00000005").mkdir(parents=True)
+    checkpoint = runs / unfinished.id / "checkpoints" / "step_00000005"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")  # complete: the trainer resumes here
+    (checkpoint.parent / "step_00000009").mkdir()  # no state file: not a complete checkpoint
 
     said: list[str] = []
     listed = run_study(grid, tmp_path, FakeTrainer(), dry_run=True, echo=said.append)

@@ -57,7 +57,7 @@ def _only(filters: list[str]) -> dict[str, list[str]]:
         key, sep, values = text.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise GridError(f"--only {text!r}: write KEY=VALUE[,VALUE...], e.g. --only seed=1,2")
-        only.setdefault(key.strip(), []).extend(v.strip() for v in values.split(",") if v)
+        only.setdefault(key.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
     return only
 
 

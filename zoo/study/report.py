@@ -160,8 +160,8 @@ def write_report(
     else:
         paths = [results] if isinstance(results, str | Path) else list(results)
         table, study = load_results(paths[0]) if len(paths) == 1 else load_studies(paths)
-        found = [Path(p).parent / CURVES_FILE for p in paths]
-        if curves is None and (found := [f for f in found if f.is_file()]):
+        found = [f for p in paths if (f := Path(p).parent / CURVES_FILE).is_file()]
+        if curves is None and found:
             curves = pd.concat(pd.read_csv(f, dtype={"id": str}) for f in found)
     overrides = {
         "method": method,

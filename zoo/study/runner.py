@@ -41,6 +41,7 @@ from zoo.study.executors import (
 )
 from zoo.study.grid import Grid, GridError, Run
 from zoo.study.results import CURVES_FILE, RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect, write_tables
+from zoo.training import checkpoints
 
 __all__ = [
     "LAUNCHERS",
@@ -92,14 +93,10 @@ def run_state(run: Run, run_dir: Path) -> str:
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
-    """The step of the run's newest training checkpoint (``checkpoints/step_N``), None if it
-    has none: where an unfinished run resumes."""
-    steps = [
-        int(d.name.removeprefix("step_"))
-        for d in (run_dir / "checkpoints").glob("step_*")
-        if d.name.removeprefix("step_").isdigit()
-    ]
-    return max(steps, default=None)
+    """The step of the run's newest complete training checkpoint (the one the trainer resumes
+    from, :func:`zoo.training.checkpoints.latest`), None if it has none."""
+    newest = checkpoints.latest(run_dir / "checkpoints")
+    return None if newest is None else int(newest.name.removeprefix("step_"))
 
 
 def _spec(run: Run) -> dict[str, Any]:
