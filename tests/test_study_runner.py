@@ -2,6 +2,7 @@
 training stops the study), several runs at once, each run's commit recorded, and a tiny study
 trained for real and reported."""
 
+import csv
 import json
 import math
 import os
@@ -90,7 +91,9 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     assert list(table["status"]) == ["done", "done", "done", "failed"]
     assert table["fid"].tolist()[:3] == [1.0, 2.0, 11.0] and math.isnan(table["fid"].iloc[3])
     assert table.loc[2, "wall_time_s"] >= 100.0  # the killed session's time is kept
-    assert (tmp_path / "results.csv").is_file()
+    with (tmp_path / "results.csv").open() as file:
+        written = list(csv.DictReader(file))
+    assert [(r["best_step"], r["steps"]) for r in written] == [("5", "10")] * 3 + [("", "")]
 
     again = FakeTrainer()
     run_study(grid, tmp_path, again, echo=lambda _: None)

@@ -80,6 +80,9 @@ def collect(output: str | Path) -> pd.DataFrame:
         rank = {run_id: i for i, run_id in enumerate(order)}
         table = table.sort_values("id", key=lambda ids: ids.map(rank).fillna(len(rank)))
         table = table.reset_index(drop=True)
+    for column in ("best_step", "steps"):  # whole steps, blank for a run without them
+        if column in table:
+            table[column] = table[column].astype("Int64")
     return table
 
 
