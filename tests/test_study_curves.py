@@ -194,3 +194,66 @@ def test_curves_legend_names_every_method_even_one_missing_from_the_first_panel(
     plots.plot_curves(curves, table, spec, tmp_path / "curves.png")
     legend = figures[0].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["bn", "new"]
+
+
+def test_report_shows_the_samples_each_setting_saved_at_its_best_step(tmp_path, monkeypatch):
+    """The samples figure takes the median-seed run of each setting and its grid at the best
+    step (else the nearest saved one); a study whose runs saved no grids has no such figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from zoo.study import plots
+
+    fids = {("bn", 0): 150.0, ("bn", 1): 170.0, ("bn", 2): 190.0, ("sbn", 0): 60.0}
+    for (norm, seed), fid in fids.items():
+        run_dir = _run(tmp_path, f"norm={norm},seed={seed}", {"norm": norm}, seed)
+        (run_dir / "best").mkdir()
+        metrics = {"step": 2000, "fid": fid}
+        (run_dir / "best" / "config.json").write_text(json.dumps({"metrics": metrics}))
+    study = {"name": "toy", "axes": {"norm": ["bn", "sbn"]}, "method": "norm"}
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    write_tables(tmp_path)
+    text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
+    assert "samples" not in text and not (tmp_path / "bare" / "samples.png").exists()
+
+    grids = tmp_path / "runs" / "norm=bn,seed=1" / "samples"  # bn's median seed
+    grids.mkdir()
+    for step in (1000, 2000, 3000):
+        plt.imsave(grids / f"step_{step:08d}.png", np.full((8, 8), step / 3000.0), cmap="gray")
+    shown = []
+    real_imread = plt.imread
+    monkeypatch.setattr(plots.plt, "imread", lambda f: shown.append(Path(f).name) or real_imread(f))
+    text = write_report(tmp_path / "results.csv", tmp_path / "report").read_text()
+    assert "![samples](samples.png)" in text
+    assert (tmp_path / "report" / "samples.png").stat().st_size > 5000
+    assert shown == ["step_00002000.png"]  # bn seed 1 at its best step; sbn saved nothing
+
+    assert plots._sample_file(grids.parent, 2400) == (grids / "step_00002000.png", 2000)
+    assert plots._sample_file(grids.parent, 2500) == (grids / "step_00003000.png", 3000)
+    assert plots._sample_file(grids.parent, float("nan"))[1] == 3000  # no best step: the last
+    assert plots._sample_file(tmp_path / "runs" / "norm=sbn,seed=0", 2000) is None
+
+
+def test_prd_figure_puts_recall_on_x_and_a_collapsed_model_to_the_left(tmp_path, monkeypatch):
+    """F_8 weighs recall (a model covering one mode of twenty has F_8 near 1/20 and F_1/8 above
+    0.7), so Figure 3's PRD plot draws F_8 as recall on x and F_1/8 as precision on y."""
+    import numpy as np
+
+    from zoo.metrics.prd import compute_prd, prd_to_max_f_beta_pair
+    from zoo.study import plots
+
+    one_mode = np.eye(20)[0]
+    f8, f1_8 = prd_to_max_f_beta_pair(*compute_prd(one_mode, np.full(20, 1 / 20)))
+    assert f8 < 0.1 and f1_8 > 0.7
+
+    table = pd.DataFrame(
+        {"id": ["c", "w"], "norm": ["bn", "sbn"], "seed": [0, 0], "fid": [200.0, 50.0],
+         "prd_f8": [f8, 0.9], "prd_f1_8": [f1_8, 0.8]}
+    )  # fmt: skip
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or Path(path))
+    plots.plot_prd(table, ReportSpec(settings=("norm",)), tmp_path / "prd.png")
+    ax = figures[0].axes[0]
+    assert ax.get_xlabel() == "F_8 (recall)" and ax.get_ylabel() == "F_1/8 (precision)"
+    collapsed = ax.collections[0].get_offsets()[0]  # bn's point
+    assert tuple(collapsed) == pytest.approx((f8, f1_8))

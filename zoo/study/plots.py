@@ -1,11 +1,13 @@
 """The study's figures (matplotlib, Agg): FID distributions per model for each method
 (Figure 2(a); Figure 2(c) / Figure 4 when several methods face one baseline, e.g. the layer
-ablation), and log condition number vs FID and precision/recall (F_8 vs F_1/8) per setting
-(Figure 3, Section 3.3 / A.3), and the metric over training steps per setting (the runs'
-evaluations, from ``curves.csv``)."""
+ablation), and log condition number vs FID and precision/recall (F_1/8 vs F_8) per setting
+(Figure 3, Section 3.3 / A.3), the metric over training steps per setting (the runs'
+evaluations, from ``curves.csv``), and each setting's samples at its best evaluation side by
+side per method (where mode dropping shows)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +20,7 @@ from matplotlib.lines import Line2D
 
 from zoo.study.aggregate import ReportSpec, evaluations, prepare, representatives, sort_rows
 
-__all__ = ["plot_condition", "plot_curves", "plot_distributions", "plot_prd"]
+__all__ = ["plot_condition", "plot_curves", "plot_distributions", "plot_prd", "plot_samples"]
 
 
 def _label(row: pd.Series, columns: list[str]) -> str:
@@ -120,11 +122,13 @@ def plot_condition(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> P
 
 
 def plot_prd(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path | None:
-    """Figure 3 (right): F_8 (precision) vs F_1/8 (recall), one point per setting.
+    """Figure 3 (right): F_1/8 (precision) against F_8 (recall), one point per setting:
+    F_beta weighs recall beta times as much as precision (Sajjadi et al., 2018), so a model
+    that drops modes sits to the left, one that covers them to the right (Section 3.3).
     None without PRD metrics."""
-    labels = ("F_1/8 (recall)", "F_8 (precision)")
-    title = "PRD: F_8 vs F_1/8 (Figure 3, right)"
-    return _scatter(table, spec, "prd_f1_8", "prd_f8", path, title, labels, with_r=False)
+    labels = ("F_8 (recall)", "F_1/8 (precision)")
+    title = "PRD: F_1/8 vs F_8 (Figure 3, right)"
+    return _scatter(table, spec, "prd_f8", "prd_f1_8", path, title, labels, with_r=False)
 
 
 def plot_curves(
@@ -165,6 +169,63 @@ def plot_curves(
     keys = [Line2D([], [], color=colors[m % len(colors)], lw=2) for m in range(len(methods))]
     axes.flat[0].legend(keys, methods, title=spec.method, fontsize=7, title_fontsize=7)
     fig.suptitle(f"{spec.metric.upper()} during training (thin: seeds, thick: median)", fontsize=9)
+    return _save(fig, path)
+
+
+def _sample_file(run_dir: Path | None, step: float) -> tuple[Path, int] | None:
+    """The run's saved sample grid (``RUN/samples/step_N.png``) at ``step``, else the saved
+    one nearest to it; None when the run saved none."""
+    saved = sorted(run_dir.glob("samples/step_*.png")) if run_dir is not None else []
+    if not saved:
+        return None
+    steps = [int(f.stem.removeprefix("step_")) for f in saved]
+    target = steps[-1] if pd.isna(step) else int(step)
+    best = min(range(len(saved)), key=lambda i: (abs(steps[i] - target), -steps[i]))
+    return saved[best], steps[best]
+
+
+def plot_samples(
+    table: pd.DataFrame, spec: ReportSpec, run_dirs: Mapping[str, Path], path: str | Path
+) -> Path | None:
+    """Samples at the best evaluation: for each setting, the sample grid that its median-seed
+    run (:func:`~zoo.study.aggregate.representatives`) saved at its ``best_step``, the methods
+    side by side per setting without the method. ``run_dirs`` maps run ids to their folders.
+    None when no chosen run saved a grid."""
+    if not run_dirs or "id" not in table:
+        return None
+    chosen = representatives(table, spec)
+    steps = chosen["best_step"] if "best_step" in chosen else pd.Series(np.nan, chosen.index)
+    found = {
+        run_id: hit
+        for run_id, step in zip(chosen["id"], steps, strict=True)
+        if (hit := _sample_file(run_dirs.get(run_id), step)) is not None
+    }
+    if not found:
+        return None
+    labels = _labels(chosen, spec.pair)
+    panels = list(dict.fromkeys(labels))
+    methods = spec.ordered(list(chosen[spec.method].unique()))
+    per_row = max(1, 4 // len(methods))  # settings side by side in one row of the figure
+    rows, columns = -(-len(panels) // per_row), per_row * len(methods)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for p, panel in enumerate(panels):
+        for m, method in enumerate(methods):
+            mine = chosen[(labels == panel) & (chosen[spec.method] == method)]
+            if mine.empty:
+                continue
+            run, ax = mine.iloc[0], axes[p // per_row, (p % per_row) * len(methods) + m]
+            name = f"{panel}: {method}" if spec.pair else str(method)
+            title = f"{name}\n{spec.metric.upper()} {run[spec.metric]:.1f}, seed {run[spec.seed]}"
+            if run["id"] in found:
+                file, step = found[run["id"]]
+                ax.imshow(plt.imread(file), cmap="gray")
+                title += f", step {step}"
+            else:
+                ax.text(0.5, 0.5, "no samples saved", ha="center", transform=ax.transAxes)
+            ax.set_title(title, fontsize=7)
+    fig.suptitle("Samples at the best evaluation (the median-seed run of each setting)", fontsize=9)
     return _save(fig, path)
 
 

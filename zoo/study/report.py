@@ -17,8 +17,14 @@ import pandas as pd
 
 from zoo.study import aggregate as agg
 from zoo.study.aggregate import ReportSpec
-from zoo.study.plots import plot_condition, plot_curves, plot_distributions, plot_prd
-from zoo.study.results import CURVES_FILE, load_results, load_studies
+from zoo.study.plots import (
+    plot_condition,
+    plot_curves,
+    plot_distributions,
+    plot_prd,
+    plot_samples,
+)
+from zoo.study.results import CURVES_FILE, load_results, load_studies, run_folders
 
 __all__ = ["markdown_table", "write_report"]
 
@@ -152,14 +158,16 @@ def write_report(
     Without ``spec`` the settings come from the ``study.json`` next to ``results.csv``
     (otherwise guessed from the text columns); ``method``, ``baseline``, ``tuned`` and
     ``metric`` override it. ``curves`` (default: the ``curves.csv`` next to ``results.csv``)
-    adds the figure of the metric during training.
+    adds the figure of the metric during training; the sample grids the runs saved (in
+    ``runs/`` next to ``results.csv``) add the figure of samples at the best evaluation.
     """
-    study = None
+    study, run_dirs = None, {}
     if isinstance(results, pd.DataFrame):
         table = results
     else:
         paths = [results] if isinstance(results, str | Path) else list(results)
         table, study = load_results(paths[0]) if len(paths) == 1 else load_studies(paths)
+        run_dirs = run_folders(paths)
         found = [f for p in paths if (f := Path(p).parent / CURVES_FILE).is_file()]
         if curves is None and found:
             curves = pd.concat(pd.read_csv(f, dtype={"id": str}) for f in found)
@@ -236,7 +244,7 @@ def write_report(
             f"setting, and the step of the best median (from `curves.csv`).\n\n"
         )
         parts.append(_section("During training", text + markdown_table(during)))
-    parts.append(_section("Figures", _figures(table, spec, out_dir, curves)))
+    parts.append(_section("Figures", _figures(table, spec, out_dir, curves, run_dirs)))
     if failed := _failures(everything):
         parts.append(_section("Failed or unfinished runs", failed))
     path = out_dir / "report.md"
@@ -280,7 +288,11 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
 
 
 def _figures(
-    table: pd.DataFrame, spec: ReportSpec, out_dir: Path, curves: pd.DataFrame | None
+    table: pd.DataFrame,
+    spec: ReportSpec,
+    out_dir: Path,
+    curves: pd.DataFrame | None,
+    run_dirs: dict[str, Path],
 ) -> str:
     made = [plot_distributions(table, spec, out_dir / "figure2a_distributions.png")]
     made.append(plot_condition(table, spec, out_dir / "figure3_log_cond.png"))
@@ -297,6 +309,11 @@ def _figures(
         figure = plot_curves(curves, table, spec, out_dir / f"curves_{spec.metric}.png")
         if figure is not None:
             lines.append(f"![{figure.stem}]({figure.name})")
+    if (figure := plot_samples(table, spec, run_dirs, out_dir / "samples.png")) is not None:
+        lines.append(
+            f"![{figure.stem}]({figure.name})\n\nSamples: the grid each setting's median-seed "
+            "run saved at (or nearest to) its best evaluation, 64 samples from the run's seed."
+        )
     return "\n\n".join(lines)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "load_studies",
     "read_curves",
     "read_run",
+    "run_folders",
     "write_tables",
 ]
 
@@ -146,6 +147,16 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any] | None]
     names = [*(study or {}).get("axes", {}), *(study or {}).get("tags", [])]
     table = pd.read_csv(path, dtype={name: str for name in ["id", *names]})
     return table, study
+
+
+def run_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
+    """Each run id of the given ``results.csv`` files mapped to its folder (``runs/ID`` next
+    to the file it is listed in)."""
+    folders: dict[str, Path] = {}
+    for path in map(Path, paths):
+        ids = pd.read_csv(path, usecols=["id"], dtype={"id": str})["id"]
+        folders.update({run_id: path.parent / RUNS_DIR / run_id for run_id in ids})
+    return folders
 
 
 def load_studies(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
