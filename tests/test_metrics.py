@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -242,6 +244,44 @@ def test_log_condition_of_linear_generator_equals_log_cond_of_matrix():
     assert values.shape == (8,)
     np.testing.assert_allclose(values.numpy(), np.log(sv[0] / sv[-1]), rtol=1e-9)
     assert mean == pytest.approx(np.log(sv[0] / sv[-1]), rel=1e-9)
+
+
+class _SaturatedTanh(nn.Module):
+    """``tanh(W z + b)`` with ``b`` so large that float32 rounds every output to exactly 1 (a zero
+    Jacobian in float32), while float64 still resolves ``1 - tanh² > 0``."""
+
+    def __init__(self, matrix: torch.Tensor, bias: float) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes = matrix.shape[1], 0
+        self.layer = nn.Linear(matrix.shape[1], matrix.shape[0])
+        self.layer.weight.data.copy_(matrix)
+        self.layer.bias.data.fill_(bias)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.layer(z)).view(z.shape[0], 1, 5, -1)
+
+
+def test_log_condition_of_float32_saturated_output_is_recomputed_in_float64():
+    a = torch.randn(40, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = _SaturatedTanh(a.float(), bias=14.0)
+    z = torch.randn(3, 6, generator=torch.Generator().manual_seed(1)) * 0.1
+    with torch.no_grad():
+        assert bool((g(z) == 1).all())  # float32: saturated, the Jacobian is exactly zero
+    values, mean = jacobian_log_condition(g, z)
+    # Exact: J = diag(1 - tanh²(W z + b)) W, in float64.
+    w, b = g.layer.weight.double().detach(), g.layer.bias.double().detach()
+    for i in range(3):
+        pre = w @ z[i].double() + b
+        jac = (1 - torch.tanh(pre) ** 2)[:, None] * w
+        sv = torch.linalg.svdvals(jac)
+        assert values[i].item() == pytest.approx(torch.log(sv[0] / sv[-1]).item(), rel=1e-6)
+    assert math.isfinite(mean)
+
+
+def test_log_condition_of_constant_generator_is_inf_not_nan():
+    g = _Linear(torch.zeros(40, 6, dtype=torch.float64))  # J = 0 in any precision
+    values, mean = generator_log_condition(g, num_z=4)
+    assert torch.isinf(values).all() and mean == math.inf
 
 
 class _BatchNormGenerator(nn.Module):

@@ -9,9 +9,17 @@ mode is restored afterwards). Batch norm then uses its running statistics, so ea
 output depends on its own ``z`` only and the Jacobian is per-sample; in train mode the batch
 statistics would couple the samples of a batch. Conditional generators get their label held
 fixed (labels are not differentiated).
+
+Precision: the Jacobians are taken in the generator's dtype. A condition number beyond what
+that dtype resolves (``σ_max / σ_min > 1 / eps``; in float32 typically a sample whose tanh output
+is saturated to exactly ±1 almost everywhere, which zeroes its Jacobian) is recomputed on a
+float64 copy of the generator; a Jacobian still singular there gives ``inf``.
 """
 
 from __future__ import annotations
+
+import copy
+import math
 
 import torch
 from torch import nn
@@ -124,17 +132,32 @@ def per_sample_jacobians(
         generator.train(was_training)
 
 
+def _log_condition(jac: torch.Tensor) -> torch.Tensor:
+    """``log(σ_max / σ_min)`` per Jacobian (float64); ``inf`` where ``σ_min`` is 0."""
+    sv = torch.linalg.svdvals(jac.to("cpu", torch.float64))  # descending, B × min(out, z_dim)
+    singular = sv[:, -1] <= 0
+    values = torch.log(sv[:, 0]) - torch.log(sv[:, -1].clamp_min(torch.finfo(sv.dtype).tiny))
+    return values.masked_fill(singular, math.inf)
+
+
 def jacobian_log_condition(
     generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, *, chunk_size: int = 8
 ) -> tuple[torch.Tensor, float]:
     """Per-sample ``log(σ_max / σ_min)`` of the generator Jacobians at ``z`` and their mean.
 
-    Returns ``(values, mean)`` with ``values`` a float64 CPU tensor of shape ``(B,)``; a singular
-    Jacobian gives ``inf``.
+    Returns ``(values, mean)`` with ``values`` a float64 CPU tensor of shape ``(B,)``. Samples
+    whose condition number exceeds ``1 / eps`` of ``z``'s dtype are recomputed in float64 (see
+    the module docstring); a Jacobian singular even there gives ``inf``, and so an ``inf`` mean.
     """
-    jac = per_sample_jacobians(generator, z, y, chunk_size=chunk_size).to("cpu", torch.float64)
-    sv = torch.linalg.svdvals(jac)  # descending, shape B × min(out_dim, z_dim)
-    values = torch.log(sv[:, 0]) - torch.log(sv[:, -1])
+    values = _log_condition(per_sample_jacobians(generator, z, y, chunk_size=chunk_size))
+    if z.dtype != torch.float64:
+        unresolved = ~(values < -math.log(torch.finfo(z.dtype).eps))
+        if unresolved.any():
+            index = unresolved.nonzero().flatten().to(z.device)
+            g64 = copy.deepcopy(generator).double()
+            y_sub = None if y is None else y[index]
+            jac = per_sample_jacobians(g64, z[index].double(), y_sub, chunk_size=chunk_size)
+            values[unresolved] = _log_condition(jac)
     return values, float(values.mean())
 
 
