@@ -233,6 +233,7 @@ result = evaluate(generator, dataset, metrics=("fid", "is", "kid"), num_samples=
                   cache_dir=sys.argv[1], progress=False)
 with open(f"{{sys.argv[1]}}/result{{accelerator.process_index}}.txt", "w") as f:
     f.write(repr(sorted(result.items())))
+accelerator.end_training()  # destroys the process group, so both processes exit cleanly
 """
 
 

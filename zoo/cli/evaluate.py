@@ -83,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, metrics: list[str]) -> int:
     accelerator = Accelerator()
+    try:
+        return _evaluate(accelerator, args, metrics)
+    finally:
+        # Tear the process group down: under `accelerate launch` a process exiting with gloo's
+        # threads still running can abort ("terminate called without an active exception").
+        accelerator.end_training()
+
+
+def _evaluate(accelerator: Accelerator, args: argparse.Namespace, metrics: list[str]) -> int:
     generator = zoo.load(args.model, device=accelerator.device)
     gin_config = generator.checkpoint_info.get("gin_config", "")
     run_config = Path(args.model) / "config.gin"
