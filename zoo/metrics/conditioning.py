@@ -135,9 +135,8 @@ def per_sample_jacobians(
 def _log_condition(jac: torch.Tensor) -> torch.Tensor:
     """``log(σ_max / σ_min)`` per Jacobian (float64); ``inf`` where ``σ_min`` is 0."""
     sv = torch.linalg.svdvals(jac.to("cpu", torch.float64))  # descending, B × min(out, z_dim)
-    singular = sv[:, -1] <= 0
-    values = torch.log(sv[:, 0]) - torch.log(sv[:, -1].clamp_min(torch.finfo(sv.dtype).tiny))
-    return values.masked_fill(singular, math.inf)
+    # An all-zero Jacobian would give log 0 - log 0 = NaN: any σ_min = 0 is inf.
+    return torch.where(sv[:, -1] > 0, sv[:, 0].log() - sv[:, -1].log(), math.inf)
 
 
 def jacobian_log_condition(
