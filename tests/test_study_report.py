@@ -100,6 +100,19 @@ def test_paired_wins_compare_medians_at_the_same_hyperparameters():
     assert per_type.loc["sn", "wins"] == 1 and per_type.loc["gp", "total"] == 2
 
 
+def test_seed_pairs_count_run_against_run_at_the_same_setting_and_seed():
+    # FID, sbn against bn per seed: sn/a 3 lower; sn/b 24<40, 26>10, 18<22; gp1/a 3 lower;
+    # gp10/a 44<45, 40<41 and seed 1 has no bn value: 10 lower, 1 higher of 11 pairs
+    counts = agg.seed_pairs(_hand_table(), SPEC, ["fid", "prd_f8", "prd_f1_8", "kid"])
+    got = {r.metric: (r.higher, r.lower, r.total) for r in counts.itertuples()}
+    assert got == {
+        "fid": (1, 10, 11),
+        "prd_f8": (10, 1, 11),  # 1 - fid / 100: the mirror image
+        "prd_f1_8": (0, 0, 12),  # equal in every pair (a tie is neither); no NaN here
+    }  # kid is no column: left out
+    assert counts["norm"].unique().tolist() == ["sbn"]
+
+
 def test_top_settings_and_representative_runs():
     # medians, sorted: 21 22 24 25 35 43 44 55; the 40% quantile is 24 + 0.8 * (25 - 24) = 24.8
     top = agg.top_models(_hand_table(), SPEC, fraction=0.4).set_index("norm")
@@ -253,6 +266,9 @@ def test_report_writes_markdown_tables_and_figures(tmp_path):
     path = write_report(_hand_table(), tmp_path, SPEC, title="hand")
     text = path.read_text()
     assert "**sbn wins 2/4**" in text
+    assert "| sbn | fid | 1 | 10 | 11 | lower |" in text  # paired by seed
+    assert "| sbn | log_cond | 1 | 10 | 11 | – |" in text  # no direction: neither better
+    assert (tmp_path / "seed_pairs.csv").is_file()
     assert "| hinge | resnet | sn | sbn | 21.00 | 20.00–22.00 | 19.00–23.00 | 3 | sn | a |" in text
     assert "4.55" in text and "18.60" in text
     assert "Pearson r between log condition number and fid: bn 1.00, sbn 1.00" in text

@@ -27,6 +27,7 @@ __all__ = [
     "prepare",
     "reductions",
     "representatives",
+    "seed_pairs",
     "seed_stats",
     "sort_rows",
     "top_models",
@@ -231,6 +232,33 @@ def paired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     against the baseline's at the very same hyperparameters; ``win`` when strictly better."""
     result = _versus_baseline(seed_stats(table, spec), spec.pair, spec, ("value", "baseline"))
     return result.assign(win=spec.loss(result["value"]) < spec.loss(result["baseline"]))
+
+
+def seed_pairs(table: pd.DataFrame, spec: ReportSpec, metrics: Sequence[str]) -> pd.DataFrame:
+    """Runs paired by setting *and seed*: per method and metric, in how many of the ``total``
+    pairs with both values the method's run is ``higher`` and in how many ``lower`` than the
+    baseline's run. Each metric is read at the run's best evaluation (of
+    :attr:`ReportSpec.metric`)."""
+    table = prepare(table, spec)
+    keys = [*spec.pair, spec.seed]
+    base = table[table[spec.method] == spec.baseline].set_index(keys)
+    rows = []
+    for method in spec.methods(list(table[spec.method].unique())):
+        runs = table[table[spec.method] == method].set_index(keys)
+        for metric in (m for m in metrics if m in table):
+            value = pd.to_numeric(runs[metric], errors="coerce").rename("value")
+            baseline = pd.to_numeric(base[metric], errors="coerce").rename("baseline")
+            both = pd.concat([value, baseline], axis=1, join="inner").dropna()
+            rows.append(
+                {
+                    spec.method: method,
+                    "metric": metric,
+                    "higher": int((both["value"] > both["baseline"]).sum()),
+                    "lower": int((both["value"] < both["baseline"]).sum()),
+                    "total": len(both),
+                }
+            )
+    return pd.DataFrame(rows, columns=[spec.method, "metric", "higher", "lower", "total"])
 
 
 def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) -> pd.DataFrame:

@@ -2,8 +2,8 @@
 Figure 2(b) counts, median and spread over seeds per setting, and the figures (Section 3.2).
 
 Files written to the report folder: ``report.md``, ``table2.csv``, ``table3.csv``,
-``paired.csv``, ``seeds.csv``, ``curves_median.csv`` (with the runs' ``curves.csv``) and the
-PNGs of :mod:`zoo.study.plots`.
+``paired.csv``, ``seed_pairs.csv`` (run against run at the same seed), ``seeds.csv``,
+``curves_median.csv`` (with the runs' ``curves.csv``) and the PNGs of :mod:`zoo.study.plots`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from zoo.study.plots import (
     plot_samples,
 )
 from zoo.study.results import CURVES_FILE, load_results, load_studies, run_folders
+
+SEED_PAIR_METRICS = ("is", "prd_f8", "prd_f1_8", "log_cond")
+"""Metrics compared run by run next to the report's own (when the results have them)."""
 
 __all__ = ["markdown_table", "write_report"]
 
@@ -223,6 +226,10 @@ def write_report(
         )
     )
     parts.append(_section("Paired setting", _paired_text(pairs, spec)))
+    per_seed = agg.seed_pairs(table, spec, [spec.metric, *SEED_PAIR_METRICS])
+    if not per_seed.empty and per_seed["total"].sum():
+        per_seed.to_csv(out_dir / "seed_pairs.csv", index=False)
+        parts.append(_section("Paired by seed", _seed_pairs_text(per_seed, spec)))
     top = agg.top_models(table, spec, top_fraction)
     parts.append(
         _section(
@@ -285,6 +292,16 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
         return "\n\n".join(lines) + "\n"
     by_model = agg.win_counts(pairs, spec, by=spec.model)
     return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
+
+
+def _seed_pairs_text(per_seed: pd.DataFrame, spec: ReportSpec) -> str:
+    better = {m: "higher" for m in agg.HIGHER_IS_BETTER} | {"fid": "lower", "kid": "lower"}
+    shown = per_seed.assign(better=per_seed["metric"].map(better).fillna("–"))
+    return (
+        f"Each run against the `{spec.baseline}` run of the same setting and seed: in how many "
+        f"pairs the method's value is higher, and in how many lower. Every metric is the run's "
+        f"value at its best {spec.metric.upper()} evaluation.\n\n" + markdown_table(shown)
+    )
 
 
 def _figures(
