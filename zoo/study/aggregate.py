@@ -237,8 +237,8 @@ def paired(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
 def seed_pairs(table: pd.DataFrame, spec: ReportSpec, metrics: Sequence[str]) -> pd.DataFrame:
     """Runs paired by setting *and seed*: per method and metric, in how many of the ``total``
     pairs with both values the method's run is ``higher`` and in how many ``lower`` than the
-    baseline's run. Each metric is read at the run's best evaluation (of
-    :attr:`ReportSpec.metric`)."""
+    baseline's run. Each metric is the run's value in the table (at the evaluation the run
+    kept as its best)."""
     table = prepare(table, spec)
     keys = [*spec.pair, spec.seed]
     base = table[table[spec.method] == spec.baseline].set_index(keys)

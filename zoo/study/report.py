@@ -226,7 +226,7 @@ def write_report(
         )
     )
     parts.append(_section("Paired setting", _paired_text(pairs, spec)))
-    per_seed = agg.seed_pairs(table, spec, [spec.metric, *SEED_PAIR_METRICS])
+    per_seed = agg.seed_pairs(table, spec, list(dict.fromkeys([spec.metric, *SEED_PAIR_METRICS])))
     if not per_seed.empty and per_seed["total"].sum():
         per_seed.to_csv(out_dir / "seed_pairs.csv", index=False)
         parts.append(_section("Paired by seed", _seed_pairs_text(per_seed, spec)))
@@ -299,8 +299,8 @@ def _seed_pairs_text(per_seed: pd.DataFrame, spec: ReportSpec) -> str:
     shown = per_seed.assign(better=per_seed["metric"].map(better).fillna("–"))
     return (
         f"Each run against the `{spec.baseline}` run of the same setting and seed: in how many "
-        f"pairs the method's value is higher, and in how many lower. Every metric is the run's "
-        f"value at its best {spec.metric.upper()} evaluation.\n\n" + markdown_table(shown)
+        "pairs the method's value is higher, and in how many lower. Every metric is the run's "
+        "value at the evaluation it kept as its best (`best_step`).\n\n" + markdown_table(shown)
     )
 
 
