@@ -5,7 +5,7 @@
 #   bash results/layer_ablation_v2/posthoc/posthoc_prd.sh
 set -euo pipefail
 out=results/layer_ablation_v2/posthoc
-for run in results/layer_ablation_v2/runs/*/; do
+for run in results/layer_ablation_v2/runs/*; do
   id=$(basename "$run")
   OMP_NUM_THREADS=1 python scripts/evaluate.py "$run/best" --metrics fid,prd \
     --num-samples 10000 --out "$out/$id" 2>/dev/null | grep -E "^(fid|prd)"
