@@ -12,7 +12,9 @@ Rerunning the same command skips finished runs and resumes an interrupted one fr
 checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv`` and its training curves
 (evaluations and losses) to ``OUTPUT/curves.csv``. ``collect`` rebuilds
 both at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
-tables and figures.
+tables and figures. ``train.mixed_precision = 'auto'`` is decided once per study (recorded in
+``OUTPUT/study.json``; ``--auto-precision`` sets it), so a study resumed on another machine
+trains every run in the same precision.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         jobs=args.jobs,
         only=_only(args.only),
+        auto_precision=args.auto_precision,
     )
     if not args.dry_run:
         print(f"report: python scripts/study.py report {output / RESULTS_FILE}")
@@ -122,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE[,VALUE]",
         help="train only the runs with these values (an axis, a tag or seed; repeatable)",
+    )
+    run.add_argument(
+        "--auto-precision",
+        choices=("bf16", "no"),
+        help="what train.mixed_precision = 'auto' means for every run of the study (default: "
+        "what study.json or the runs record, else this machine's choice: bf16 where it "
+        "multiplies bf16 natively, else no)",
     )
     run.add_argument("--dry-run", action="store_true", help="list runs and commands only")
     run.add_argument("--retry-failed", action="store_true", help="train failed runs again")

@@ -4,7 +4,9 @@ A row holds the run's id, its settings (one column per axis), its tags, its seed
 (``done``, ``failed`` or ``unfinished``), its wall time and the metrics of its best evaluation,
 read from the trainer's ``RUN/best/config.json`` (the paper reports the best model attained during
 training, Section 3.1): ``fid``, ``is``, ``kid``, ``prd_f8``, ``prd_f1_8``, ``log_cond`` when
-evaluated, plus ``best_step`` and ``steps`` (the final step).
+evaluated, plus ``best_step`` and ``steps`` (the final step), the ``commit`` of each session
+and the ``precision`` the run trained in (``bf16`` or ``no``; blank for runs from before the
+runner recorded it).
 
 Training curves go to ``OUTPUT/curves.csv`` (one row per run, tag and step): every evaluation's
 metrics (``eval/fid``, ...) and the logged losses, read from the run's TensorBoard events (the
@@ -68,6 +70,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any] | None:
     row["steps"] = (_json(run_dir / "final" / "config.json") or {}).get("metrics", {}).get("step")
     row["error"] = result.get("error")
     row["commit"] = " ".join(spec.get("commits", []))
+    row["precision"] = spec.get("precision")
     return row
 
 

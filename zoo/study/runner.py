@@ -16,10 +16,18 @@ is run again, and the trainer resumes it from its newest checkpoint. A training 
 by a signal (Ctrl-C, ``kill``) stops the study and leaves its run unfinished; one that exits
 with an error (e.g. a diverged GAN) is recorded as failed. A folder made with a different
 configuration (fingerprint) stops the study rather than mix results.
+
+Precision: ``train.mixed_precision = "auto"`` resolves per machine (bf16 where it has a bf16
+matrix unit, else fp32), so a study resumed on another machine could mix precisions. The
+runner makes ``auto`` one choice for the whole study (:func:`pin_precision`, recorded in
+``study.json`` as ``auto_precision``); every run is launched with ``train.mixed_precision``
+bound to its resolved precision and records it in ``run.json`` (the ``precision`` column of
+``results.csv``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import threading
@@ -99,8 +107,8 @@ def checkpoint_step(run_dir: Path) -> int | None:
     return None if newest is None else int(newest.name.removeprefix("step_"))
 
 
-def _spec(run: Run) -> dict[str, Any]:
-    return {
+def _spec(run: Run, precision: str | None) -> dict[str, Any]:
+    spec = {
         "id": run.id,
         "fingerprint": run.fingerprint(),
         "row": run.row(),
@@ -108,6 +116,7 @@ def _spec(run: Run) -> dict[str, Any]:
         "bindings": list(run.bindings),
         "elapsed_s": 0.0,
     }
+    return spec if precision is None else {**spec, "precision": precision}
 
 
 def _finish(run_dir: Path, outcome: Outcome) -> dict[str, Any]:
@@ -123,14 +132,29 @@ def _finish(run_dir: Path, outcome: Outcome) -> dict[str, Any]:
     return result
 
 
-def _train(run: Run, run_dir: Path, executor: Executor) -> Outcome:
-    """One session; its wall time is added to ``run.json`` every :data:`HEARTBEAT_S` seconds
-    and at its end, so a session killed outright (SIGKILL, a lost VM) loses at most that."""
+def _launched(run: Run, precision: str | None) -> Run:
+    """The run as launched: ``train.mixed_precision`` bound to its pinned precision (the
+    fingerprint stays the declared run's)."""
+    if precision is None:
+        return run
+    return dataclasses.replace(
+        run, bindings=(*run.bindings, f"train.mixed_precision = {precision!r}")
+    )
+
+
+def _train(run: Run, run_dir: Path, executor: Executor, precision: str | None = None) -> Outcome:
+    """One session (``run`` trained in ``precision`` when given, recorded in ``run.json``); its
+    wall time is added to ``run.json`` every :data:`HEARTBEAT_S` seconds and at its end, so a
+    session killed outright (SIGKILL, a lost VM) loses at most that."""
     started = time.perf_counter()
     spec = _read(run_dir / SPEC_FILE)
     before = spec["elapsed_s"]
-    if (commit := code_version()) not in (commits := spec.setdefault("commits", [])):
-        commits.append(commit)  # each session's code: a resumed run may span several
+    commit, commits = code_version(), spec.setdefault("commits", [])
+    if commit not in commits or (precision and spec.get("precision") != precision):
+        if commit not in commits:
+            commits.append(commit)  # each session's code: a resumed run may span several
+        if precision:
+            spec["precision"] = precision
         _write(run_dir / SPEC_FILE, spec)
 
     def record() -> None:
@@ -146,7 +170,7 @@ def _train(run: Run, run_dir: Path, executor: Executor) -> Outcome:
     beat = threading.Thread(target=heartbeat, daemon=True)
     beat.start()
     try:
-        return executor(run, run_dir)
+        return executor(_launched(run, precision), run_dir)
     finally:
         stop.set()
         beat.join()
@@ -168,18 +192,67 @@ def code_version() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def validate(runs: Sequence[Run]) -> None:
-    """Parse every run's gin configuration (no training): a typo fails now, not hours in."""
+def validate(runs: Sequence[Run]) -> dict[str, str]:
+    """Parse every run's gin configuration (no training): a typo fails now, not hours in.
+    Returns each run's ``train.mixed_precision`` setting (``auto`` when not bound)."""
     import gin
 
     import zoo.training.settings  # noqa: F401  (registers train.*)
-    from zoo.config import parse
+    from zoo.config import gin_binding, parse
 
+    settings = {}
     try:
         for run in runs:
-            parse(run.resolved, run.bindings)
+            config = parse(run.resolved, run.bindings)
+            settings[run.id] = gin_binding(config, "train.mixed_precision") or "auto"
     finally:
         gin.clear_config()
+    return settings
+
+
+def pin_precision(
+    output: Path, settings: Mapping[str, str], requested: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """What ``auto`` means for the study, and each run's precision (``"bf16"`` or ``"no"``)
+    from its ``train.mixed_precision`` setting (``settings``, by run id): an explicit one as
+    bound; ``auto`` as one choice for the whole study, so that a study resumed on another
+    machine does not mix precisions.
+
+    That choice is ``requested`` (``study.py run --auto-precision``) if given, else the one
+    ``study.json`` records, else the one the ``auto`` runs' folders record, else ``auto``
+    resolved on this machine (bf16 where the training device multiplies bf16 natively).
+    Raises :class:`StudyError` when these disagree.
+    """
+    import torch
+
+    from zoo.training.fastpath import resolve_precision
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    study = output / STUDY_FILE
+    recorded = _read(study).get("auto_precision") if study.is_file() else None
+    in_runs = {
+        found
+        for run_id, setting in settings.items()
+        if setting == "auto"
+        and (spec := output / RUNS_DIR / run_id / SPEC_FILE).is_file()
+        and (found := _read(spec).get("precision"))
+    }
+    if len(in_runs) > 1:
+        raise StudyError(f"the runs in {output} were trained in several precisions: {in_runs}")
+    auto = resolve_precision(requested, device) if requested else None
+    for source, value in (("study.json", recorded), ("its runs", next(iter(in_runs), None))):
+        if auto and value and value != auto:
+            raise StudyError(
+                f"{output} resolved train.mixed_precision = 'auto' to {value!r} ({source}); "
+                f"{auto!r} would mix precisions in one study: drop --auto-precision or use a new "
+                "--output folder."
+            )
+        auto = auto or value
+    auto = auto or resolve_precision("auto", device)
+    return auto, {
+        run_id: auto if setting == "auto" else resolve_precision(setting, device)
+        for run_id, setting in settings.items()
+    }
 
 
 def select(runs: Sequence[Run], only: Mapping[str, Sequence[str]]) -> list[Run]:
@@ -221,6 +294,7 @@ def run_study(
     echo: Callable[[str], Any] | None = None,
     jobs: int = 1,
     only: Mapping[str, Sequence[str]] | None = None,
+    auto_precision: str | None = None,
 ) -> pd.DataFrame:
     """Train every run of ``grid`` not yet finished in ``output``, then write
     ``output/results.csv`` (see :func:`zoo.study.results.collect`) and return it.
@@ -230,6 +304,9 @@ def run_study(
     that many trainings at once (in grid order); an interrupted one stops the others from
     starting, and those already running finish. ``only`` (see :func:`select`) trains a part of
     the grid, e.g. ``{"reg": ["gp10"], "seed": ["1", "2"]}``; the rest is left for later.
+    Each run trains in the precision :func:`pin_precision` gives it (``auto_precision``: what
+    ``train.mixed_precision = "auto"`` means for this study); ``check_configs=False`` skips
+    parsing the configs, and with it the pinning.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -243,22 +320,32 @@ def run_study(
     counts = pd.Series(states.values()).value_counts().to_dict()
     part = f" (--only {_only_text(only)}: {len(runs)} of {len(every)})" if only else ""
     echo(f"study {grid.name!r}: {len(runs)} runs in {output}{part} {counts}")
+    auto, precisions = None, {}
     if check_configs:
-        validate(runs)
+        auto, precisions = pin_precision(output, validate(runs), auto_precision)
     if dry_run:
         for run in runs:
             line = f"{states[run.id]:>10}  {run.id}"
             if states[run.id] == "unfinished":
                 step = checkpoint_step(output / RUNS_DIR / run.id)
                 line += f"  (resumes from step {step or 0})"
+            precision = precisions.get(run.id)
+            if states[run.id] in ("done", "failed"):  # as recorded (blank before the record)
+                precision = _read(output / RUNS_DIR / run.id / SPEC_FILE).get("precision")
+            if precision:
+                line += f"  [{'bf16' if precision == 'bf16' else 'fp32'}]"
             if isinstance(executor, SubprocessExecutor):
-                command = executor.command(run, output / RUNS_DIR / run.id)
+                launched = _launched(run, precisions.get(run.id))
+                command = executor.command(launched, output / RUNS_DIR / run.id)
                 line += f"\n            {subprocess.list2cmdline(command)}"
             echo(line)
         return collect(output) if (output / RUNS_DIR).is_dir() else pd.DataFrame()
 
     output.mkdir(parents=True, exist_ok=True)
-    _write(output / STUDY_FILE, {**grid.summary(), "order": [run.id for run in every]})
+    _write(
+        output / STUDY_FILE,
+        {**grid.summary(), "auto_precision": auto, "order": [run.id for run in every]},
+    )
     lock = threading.Lock()  # results.csv and the echo are shared by the workers
 
     def one(index: int, run: Run) -> None:
@@ -274,13 +361,13 @@ def run_study(
             return
         if state == "new":
             run_dir.mkdir(parents=True, exist_ok=True)
-            _write(run_dir / SPEC_FILE, _spec(run))
+            _write(run_dir / SPEC_FILE, _spec(run, precisions.get(run.id)))
         if state == "unfinished":
             step = checkpoint_step(run_dir)
             echo(f"{prefix}: resuming" + (f" from step {step}" if step else " from the start"))
         else:
             echo(f"{prefix}: starting")
-        outcome = _train(run, run_dir, executor)
+        outcome = _train(run, run_dir, executor, precisions.get(run.id))
         if outcome.returncode < 0:  # killed by a signal: an interruption, not a failure
             raise StudyError(
                 f"{run.id} was killed by signal {-outcome.returncode}; it stays unfinished: "
