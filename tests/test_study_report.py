@@ -291,6 +291,17 @@ def test_report_leaves_unfinished_runs_out_of_the_tables(tmp_path):
     assert "- `x`: unfinished" in text
 
 
+def test_the_recorded_precision_is_reported_and_is_no_setting(tmp_path):
+    """The runner's precision column (blank for runs from before it recorded one) must not
+    split a setting's seeds into two settings; the overview counts it."""
+    table = _hand_table()
+    table["precision"] = ["no"] * (len(table) - 3) + ["bf16", None, None]
+    assert "precision" not in ReportSpec.infer(table).settings
+    text = write_report(table, tmp_path, SPEC, title="precisions").read_text()
+    assert "Precision: fp32 21, not recorded 2, bf16 1." in text
+    assert "**sbn wins 2/4**" in text  # as without the column
+
+
 def _study_cli():
     from zoo.cli.study import main
 

@@ -265,3 +265,77 @@ def test_a_training_session_records_its_wall_time_while_it_runs(tmp_path, monkey
     assert seen[0] >= 100.2  # written mid-session (without a heartbeat it stays 100.0)
     result = runner._finish(run_dir, outcome)
     assert result["status"] == "done" and result["wall_time_s"] >= max(seen[0], 100.4)
+
+
+class BindingRecorder(FakeTrainer):
+    """A fake trainer that keeps the train.mixed_precision binding each run was launched with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.precision: dict[str, str | None] = {}
+
+    def __call__(self, run, run_dir: Path) -> Outcome:
+        bound = [b for b in run.bindings if b.startswith("train.mixed_precision")]
+        self.precision[run.id] = bound[-1].split("=")[1].strip().strip("'") if bound else None
+        return super().__call__(run, run_dir)
+
+
+def test_auto_precision_is_one_choice_for_the_whole_study(tmp_path, monkeypatch):
+    """'auto' resolves per machine; a study resumed on a machine that resolves it otherwise
+    keeps the precision it started with, and a contradicting request stops it."""
+    from zoo.training import fastpath
+
+    grid = _tiny_grid()
+    first_half = {"seed": ["0"]}
+    monkeypatch.setattr(fastpath, "native_bf16", lambda device: False)  # machine 1: fp32
+    one = BindingRecorder()
+    run_study(grid, tmp_path, one, only=first_half, echo=lambda _: None)
+    assert one.precision == {"norm=bn,seed=0": "no", "norm=sbn,seed=0": "no"}
+    assert json.loads((tmp_path / "study.json").read_text())["auto_precision"] == "no"
+
+    monkeypatch.setattr(fastpath, "native_bf16", lambda device: True)  # machine 2: bf16 units
+    two = BindingRecorder()
+    table = run_study(grid, tmp_path, two, echo=lambda _: None)
+    assert two.precision == {"norm=bn,seed=1": "no", "norm=sbn,seed=1": "no"}
+    assert list(table["precision"]) == ["no"] * 4
+    specs = [json.loads(p.read_text()) for p in sorted((tmp_path / "runs").glob("*/run.json"))]
+    assert [s["precision"] for s in specs] == ["no"] * 4
+    assert all("mixed_precision" not in b for s in specs for b in s["bindings"])  # not declared
+
+    with pytest.raises(StudyError, match=r"resolved train.mixed_precision = 'auto' to 'no'"):
+        run_study(grid, tmp_path, FakeTrainer(), auto_precision="bf16", echo=lambda _: None)
+    (tmp_path / "study.json").unlink()  # the runs' own records still decide
+    with pytest.raises(StudyError, match=r"'no' \(its runs\); 'bf16' would mix"):
+        run_study(grid, tmp_path, FakeTrainer(), auto_precision="bf16", echo=lambda _: None)
+
+    fresh = BindingRecorder()  # a new study on machine 2 resolves auto there, or as requested
+    run_study(grid, tmp_path / "new", fresh, only=first_half, echo=lambda _: None)
+    assert set(fresh.precision.values()) == {"bf16"}
+    asked = BindingRecorder()
+    run_study(grid, tmp_path / "asked", asked, auto_precision="no", echo=lambda _: None)
+    assert set(asked.precision.values()) == {"no"}
+
+
+def test_a_grid_that_varies_the_precision_keeps_its_explicit_settings(tmp_path, monkeypatch):
+    """Like gin/study/speed_parity.gin: an explicit train.mixed_precision stays as bound; only
+    'auto' runs follow the study's choice. The dry run shows each run's precision."""
+    from zoo.training import fastpath
+
+    monkeypatch.setattr(fastpath, "native_bf16", lambda device: True)
+    grid = Grid.from_spec(
+        axes={"path": {"fp32": "train.mixed_precision = 'no'", "fast": None}},
+        seeds=[0],
+        base=[*_tiny_grid().base, "norms/sbn.gin"],
+        bindings=["train.dataset = @dataset.synthetic"],
+        method="path",
+        baseline="fp32",
+    )
+    said: list[str] = []
+    run_study(grid, tmp_path, SubprocessExecutor(), dry_run=True, echo=said.append)
+    listing = "\n".join(said)
+    assert "path=fp32,seed=0  [fp32]" in listing and "path=fast,seed=0  [bf16]" in listing
+    assert listing.count("--bind \"train.mixed_precision = 'bf16'\"") == 1
+    recorder = BindingRecorder()
+    table = run_study(grid, tmp_path, recorder, echo=lambda _: None)
+    assert recorder.precision == {"path=fp32,seed=0": "no", "path=fast,seed=0": "bf16"}
+    assert list(table["precision"]) == ["no", "bf16"]

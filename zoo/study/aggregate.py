@@ -37,6 +37,7 @@ __all__ = [
 
 NON_SETTINGS = frozenset(
     {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
+    | {"precision"}  # recorded by the runner; a grid that varies it declares an axis
 )
 """Columns of a results table that are not settings (metrics are recognised as numbers)."""
 

@@ -275,6 +275,9 @@ def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
             f" Training wall time {seconds.sum() / 3600:.2f} h in all, "
             f"median {seconds.median() / 60:.1f} min per run."
         )
+    if "precision" in table:  # the runner's record (blank for runs from before it)
+        names = table["precision"].map({"no": "fp32", "bf16": "bf16"}).fillna("not recorded")
+        text += f" Precision: {', '.join(f'{k} {v}' for k, v in names.value_counts().items())}."
     return text + "\n"
 
 
