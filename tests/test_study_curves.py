@@ -121,6 +121,29 @@ def test_curves_are_read_from_every_event_file_of_a_resumed_run(tmp_path):
     assert read_curves(_run(tmp_path, "silent", {"norm": "bn"}, 1)).empty
 
 
+def test_a_finished_run_keeps_its_committed_curves_when_its_event_files_are_gone(tmp_path):
+    """The event files stay out of git: collecting on a fresh clone must not erase the curves."""
+    import shutil
+
+    done = _run(tmp_path, "done", {"norm": "bn"}, 0)
+    _log(done / "logs", {"eval/fid": [(1000, 90.0), (2000, 80.0)], "d_loss": [(100, 1.5)]})
+    again = _run(tmp_path, "again", {"norm": "sbn"}, 0)
+    _log(again / "logs", {"eval/fid": [(1000, 70.0)]})
+    (again / "result.json").unlink()  # unfinished
+    write_tables(tmp_path)
+    before = pd.read_csv(tmp_path / CURVES_FILE)
+    assert set(before["id"]) == {"done", "again"}
+
+    shutil.rmtree(done / "logs")
+    shutil.rmtree(again / "logs")  # it starts again from step 0 and logs anew
+    write_tables(tmp_path)
+    after = pd.read_csv(tmp_path / CURVES_FILE)
+    assert after.equals(before[before["id"] == "done"].reset_index(drop=True))
+
+    _log(done / "logs", {"eval/fid": [(1000, 91.0)]})  # event files again: they are the truth
+    assert collect_curves(tmp_path)["value"].tolist() == [91.0]
+
+
 def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     fids = {("bn", 0): [200.0, 150.0], ("bn", 1): [210.0, 170.0], ("sbn", 0): [120.0, 60.0],
             ("sbn", 1): [110.0, 70.0]}  # fmt: skip

@@ -10,7 +10,8 @@ runner recorded it).
 
 Training curves go to ``OUTPUT/curves.csv`` (one row per run, tag and step): every evaluation's
 metrics (``eval/fid``, ...) and the logged losses, read from the run's TensorBoard events (the
-trainer's default tracker; the event files stay out of git, the CSV is small).
+trainer's default tracker; the event files stay out of git, the CSV is small and keeps the
+curves of finished runs whose event files are gone).
 """
 
 from __future__ import annotations
@@ -119,15 +120,36 @@ def _event_order(path: Path) -> tuple[float, str]:
 
 def collect_curves(output: str | Path) -> pd.DataFrame:
     """:func:`read_curves` of every run under ``output/runs`` with its ``id`` column, in the
-    order of :func:`collect`."""
+    order of :func:`collect`.
+
+    The event files stay out of git, so a fresh clone (or a machine that lost them) has none:
+    a finished run without event files keeps its rows of the existing ``output/curves.csv``
+    instead of losing its committed curves. An unfinished run without them has none (it starts
+    again and logs its steps anew)."""
+    output = Path(output)
+    table = collect(output)
+    kept = _committed_curves(output)
     frames = []
-    for run_id in collect(output).get("id", []):
-        curves = read_curves(Path(output, RUNS_DIR, run_id))
+    for run_id, status in zip(table.get("id", []), table.get("status", []), strict=True):
+        curves = read_curves(output / RUNS_DIR / run_id)
         if not curves.empty:
             frames.append(curves.assign(id=run_id)[["id", "tag", "step", "value"]])
+        elif status == "done" and run_id in kept:
+            frames.append(kept[run_id])
     if not frames:
         return pd.DataFrame(columns=["id", "tag", "step", "value"])
     return pd.concat(frames, ignore_index=True)
+
+
+def _committed_curves(output: Path) -> dict[str, pd.DataFrame]:
+    """The rows of an existing ``output/curves.csv`` per run id (empty when there is none)."""
+    path = output / CURVES_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        return {}
+    curves = pd.read_csv(path)
+    if curves.empty:
+        return {}
+    return {str(run_id): rows for run_id, rows in curves.groupby("id", sort=False)}
 
 
 def write_tables(output: str | Path) -> pd.DataFrame:
