@@ -234,7 +234,10 @@ def test_report_of_a_layer_ablation_has_a_row_per_layer(tmp_path):
         tail += "" if norm == "bn" else f"{int(median[norm] < median['bn'])}/1 |"
         line = next(x for x in section.splitlines() if x.startswith(row))
         assert line.endswith(f"| {len(kept)}/3 | {tail}"), line
-    assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 1000
+    # several layers against BN: the distributions are Figure 2(c), and the file says so
+    assert (tmp_path / "report" / "figure2c_distributions.png").stat().st_size > 1000
+    assert "![figure2c_distributions](figure2c_distributions.png)" in text
+    assert not (tmp_path / "report" / "figure2a_distributions.png").exists()
 
 
 def test_per_method_pools_models_of_a_layer_ablation():

@@ -20,7 +20,14 @@ from matplotlib.lines import Line2D
 
 from zoo.study.aggregate import ReportSpec, evaluations, prepare, representatives, sort_rows
 
-__all__ = ["plot_condition", "plot_curves", "plot_distributions", "plot_prd", "plot_samples"]
+__all__ = [
+    "distributions_figure",
+    "plot_condition",
+    "plot_curves",
+    "plot_distributions",
+    "plot_prd",
+    "plot_samples",
+]
 
 
 def _label(row: pd.Series, columns: list[str]) -> str:
@@ -36,6 +43,13 @@ def _labels(table: pd.DataFrame, columns: list[str]) -> pd.Series:
             continue
         keep.append(column)
     return table.apply(_label, axis=1, columns=keep)
+
+
+def distributions_figure(table: pd.DataFrame, spec: ReportSpec) -> str:
+    """The paper's figure that :func:`plot_distributions` draws for ``table``: ``"2(a)"`` for
+    one method against the baseline, ``"2(c)"`` for several (where to modulate)."""
+    shown = prepare(table, spec).dropna(subset=[spec.metric])
+    return "2(c)" if len(spec.methods(list(shown[spec.method].unique()))) >= 2 else "2(a)"
 
 
 def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) -> Path:
@@ -81,8 +95,8 @@ def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) 
         ax.plot([], [], color=color, lw=6, alpha=0.5, label=method)
     ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(spec.metric.upper())
-    figure = "Figure 2(a)" if len(spec.methods(methods)) < 2 else "Figure 2(c)"
-    ax.set_title(f"{spec.metric.upper()} over seeds and tuned settings ({figure})")
+    figure = distributions_figure(table, spec)
+    ax.set_title(f"{spec.metric.upper()} over seeds and tuned settings (Figure {figure})")
     ax.legend(title=spec.method, fontsize=8)
     return _save(fig, path)
 

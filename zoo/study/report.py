@@ -18,6 +18,7 @@ import pandas as pd
 from zoo.study import aggregate as agg
 from zoo.study.aggregate import ReportSpec
 from zoo.study.plots import (
+    distributions_figure,
     plot_condition,
     plot_curves,
     plot_distributions,
@@ -314,7 +315,8 @@ def _figures(
     curves: pd.DataFrame | None,
     run_dirs: dict[str, Path],
 ) -> str:
-    made = [plot_distributions(table, spec, out_dir / "figure2a_distributions.png")]
+    figure2 = distributions_figure(table, spec).replace("(", "").replace(")", "")  # 2a or 2c
+    made = [plot_distributions(table, spec, out_dir / f"figure{figure2}_distributions.png")]
     made.append(plot_condition(table, spec, out_dir / "figure3_log_cond.png"))
     made.append(plot_prd(table, spec, out_dir / "figure3_prd.png"))
     lines = [f"![{p.stem}]({p.name})" for p in made if p is not None]
