@@ -149,13 +149,11 @@ def _train(run: Run, run_dir: Path, executor: Executor, precision: str | None = 
     started = time.perf_counter()
     spec = _read(run_dir / SPEC_FILE)
     before = spec["elapsed_s"]
-    commit, commits = code_version(), spec.setdefault("commits", [])
-    if commit not in commits or (precision and spec.get("precision") != precision):
-        if commit not in commits:
-            commits.append(commit)  # each session's code: a resumed run may span several
-        if precision:
-            spec["precision"] = precision
-        _write(run_dir / SPEC_FILE, spec)
+    if (commit := code_version()) not in (commits := spec.setdefault("commits", [])):
+        commits.append(commit)  # each session's code: a resumed run may span several
+    if precision:
+        spec["precision"] = precision
+    _write(run_dir / SPEC_FILE, spec)
 
     def record() -> None:
         spec = _read(run_dir / SPEC_FILE)
