@@ -4,8 +4,11 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _fresh_state():
-    """Each test starts with no gin bindings and a fixed seed."""
+def _fresh_state(monkeypatch):
+    """Each test starts with no gin bindings and a fixed seed; ``mixed_precision = "auto"``
+    means fp32 without timing anything (``SELFMOD_PRECISION``, inherited by subprocesses),
+    unless a test sets or removes it."""
+    monkeypatch.setenv("SELFMOD_PRECISION", "no")
     gin.clear_config()
     torch.manual_seed(0)
     yield

@@ -10,9 +10,14 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 import zoo
-from zoo.training import train
+from zoo.training import precision, train
 
 out = Path(sys.argv[1])
+rank = int(os.environ.get("RANK", "0"))
+# auto precision: a probe that says bf16 is fast on rank 1 only, each rank with its own cache;
+# every rank must take rank 0's decision (fp32).
+os.environ["SELFMOD_CACHE"] = str(out / f"precision_cache_rank{rank}")
+precision.measure_bf16_speedup = lambda device, layout: 2.0 if rank == 1 else 0.5
 zoo.parse(
     bindings=[
         "train.dataset = @dataset.synthetic",
@@ -36,8 +41,8 @@ zoo.parse(
     ]
 )
 result = train()
-rank = int(os.environ.get("RANK", "0"))
 (out / f"world_rank{rank}.txt").write_text(str(result["num_processes"]))
+(out / f"precision_rank{rank}.txt").write_text(result["precision"])
 for role in ("generator", "discriminator"):
     state = {k: v.detach().contiguous() for k, v in result[role].state_dict().items()}
     save_file(state, out / f"{role}_rank{rank}.safetensors")

@@ -102,21 +102,11 @@ def test_settings_turn_each_part_off(tmp_path, capsys):
     bf16 = results["bf16"]
     assert bf16["precision"] == "bf16" and torch.bfloat16 in bf16["dtypes"]
     assert (
-        "precision=bf16 autocast" in bf16["startup"] and "layout=channels_last" in bf16["startup"]
+        "precision=bf16 (mixed_precision='bf16')" in bf16["startup"]
+        and "layout=channels_last" in bf16["startup"]
     )
     assert "data=in memory" in bf16["startup"] and "adam=fused" in bf16["startup"]
     assert "device=cpu, processes=1" in bf16["startup"]
-
-
-def test_auto_precision_follows_the_hardware():
-    cpu = torch.device("cpu")
-    expected = "bf16" if torch.cpu._is_amx_tile_supported() else "no"
-    assert fastpath.resolve_precision("auto", cpu) == expected
-    assert fastpath.resolve_precision("no", cpu) == "no"
-    with pytest.raises(ValueError, match=r"loss scaling.*'bf16'"):
-        fastpath.resolve_precision("fp16", cpu)
-    with pytest.raises(ValueError, match="'auto', 'bf16', 'no'"):
-        fastpath.resolve_precision("fp8", cpu)
 
 
 def test_data_in_memory_gives_the_dataloaders_batches():

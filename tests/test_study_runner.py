@@ -283,17 +283,15 @@ class BindingRecorder(FakeTrainer):
 def test_auto_precision_is_one_choice_for_the_whole_study(tmp_path, monkeypatch):
     """'auto' resolves per machine; a study resumed on a machine that resolves it otherwise
     keeps the precision it started with, and a contradicting request stops it."""
-    from zoo.training import fastpath
-
     grid = _tiny_grid()
     first_half = {"seed": ["0"]}
-    monkeypatch.setattr(fastpath, "native_bf16", lambda device: False)  # machine 1: fp32
+    monkeypatch.setenv("SELFMOD_PRECISION", "no")  # machine 1: auto decides fp32
     one = BindingRecorder()
     run_study(grid, tmp_path, one, only=first_half, echo=lambda _: None)
     assert one.precision == {"norm=bn,seed=0": "no", "norm=sbn,seed=0": "no"}
     assert json.loads((tmp_path / "study.json").read_text())["auto_precision"] == "no"
 
-    monkeypatch.setattr(fastpath, "native_bf16", lambda device: True)  # machine 2: bf16 units
+    monkeypatch.setenv("SELFMOD_PRECISION", "bf16")  # machine 2: auto decides bf16
     two = BindingRecorder()
     table = run_study(grid, tmp_path, two, echo=lambda _: None)
     assert two.precision == {"norm=bn,seed=1": "no", "norm=sbn,seed=1": "no"}
@@ -319,9 +317,7 @@ def test_auto_precision_is_one_choice_for_the_whole_study(tmp_path, monkeypatch)
 def test_a_grid_that_varies_the_precision_keeps_its_explicit_settings(tmp_path, monkeypatch):
     """Like gin/study/speed_parity.gin: an explicit train.mixed_precision stays as bound; only
     'auto' runs follow the study's choice. The dry run shows each run's precision."""
-    from zoo.training import fastpath
-
-    monkeypatch.setattr(fastpath, "native_bf16", lambda device: True)
+    monkeypatch.setenv("SELFMOD_PRECISION", "bf16")  # auto decides bf16 here
     grid = Grid.from_spec(
         axes={"path": {"fp32": "train.mixed_precision = 'no'", "fast": None}},
         seeds=[0],

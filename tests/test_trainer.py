@@ -202,9 +202,13 @@ def test_gin_typo_fails_with_its_name(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_two_processes_hold_the_same_weights(tmp_path, run_two_processes):
+def test_two_processes_hold_the_same_weights(tmp_path, run_two_processes, monkeypatch):
+    """Same weights on both ranks, and one precision: rank 0's (its probe says fp32; rank 1's
+    own probe would say bf16)."""
+    monkeypatch.delenv("SELFMOD_PRECISION")
     run_two_processes(ROOT / "tests" / "multiprocess_train.py", tmp_path)
     assert [(tmp_path / f"world_rank{r}.txt").read_text() for r in (0, 1)] == ["2", "2"]
+    assert [(tmp_path / f"precision_rank{r}.txt").read_text() for r in (0, 1)] == ["no", "no"]
     for role in ("generator", "discriminator"):
         rank0 = load_file(tmp_path / f"{role}_rank0.safetensors")
         rank1 = load_file(tmp_path / f"{role}_rank1.safetensors")

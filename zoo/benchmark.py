@@ -26,7 +26,7 @@ import registry
 from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
 from zoo.training import GANTrainer
-from zoo.training.fastpath import resolve_precision
+from zoo.training.precision import resolve_precision
 
 __all__ = [
     "FAST",
@@ -53,7 +53,8 @@ class Variant:
     compile: bool = False
 
     def describe(self, device: torch.device) -> str:
-        precision = resolve_precision(self.precision, device)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        precision = resolve_precision(self.precision, device, layout)
         return (
             f"{'bf16' if precision == 'bf16' else 'fp32'}, "
             f"{'channels_last' if self.channels_last else 'contiguous'}, "
@@ -134,7 +135,7 @@ def _trainer(accelerator: Accelerator, setup: Setup, variant: Variant) -> GANTra
     D = setup.discriminator(channels=setup.channels).to(memory_format=layout)
     if variant.compile:
         G, D = _compiled(G), _compiled(D)
-    precision = resolve_precision(variant.precision, accelerator.device)
+    precision = resolve_precision(variant.precision, accelerator.device, layout)
     return GANTrainer(
         accelerator,
         G,

@@ -218,12 +218,13 @@ def pin_precision(
 
     That choice is ``requested`` (``study.py run --auto-precision``) if given, else the one
     ``study.json`` records, else the one the ``auto`` runs' folders record, else ``auto``
-    resolved on this machine (bf16 where the training device multiplies bf16 natively).
+    resolved on this machine (:func:`zoo.training.precision.decide`: bf16 where measured
+    faster on the training device).
     Raises :class:`StudyError` when these disagree.
     """
     import torch
 
-    from zoo.training.fastpath import resolve_precision
+    from zoo.training.precision import resolve_precision
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     study = output / STUDY_FILE
@@ -246,7 +247,7 @@ def pin_precision(
                 "--output folder."
             )
         auto = auto or value
-    auto = auto or resolve_precision("auto", device)
+    auto = auto or resolve_precision("auto", device)  # measured (cached) on this machine
     return auto, {
         run_id: auto if setting == "auto" else resolve_precision(setting, device)
         for run_id, setting in settings.items()

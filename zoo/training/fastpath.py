@@ -2,11 +2,9 @@
 trainer uses on the hardware it finds, and the training data held in memory.
 
 Each choice is a gin setting of ``train`` that can be turned off (``mixed_precision = "no"``,
-``channels_last = False``, ``fused_optimizer = False``, ``data_in_memory = False``). ``"auto"``
-precision means bf16 autocast only where the hardware has a bf16 matrix unit: CUDA GPUs of
-compute capability 8.0 or newer, and CPUs with AMX tiles. On a CPU with AVX512-BF16 but no
-AMX, bf16 matrix products ran at about half the speed of fp32 here (``python scripts/bench.py
-step`` measures it), so ``auto`` stays in fp32 there.
+``channels_last = False``, ``fused_optimizer = False``, ``data_in_memory = False``). What
+``"auto"`` precision means on a device is decided by measurement in
+:mod:`zoo.training.precision`.
 """
 
 from __future__ import annotations
@@ -18,40 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = [
-    "PRECISIONS",
-    "InMemoryBatches",
-    "autocast",
-    "fits_in_memory",
-    "make_adam",
-    "native_bf16",
-    "resolve_precision",
-]
-
-PRECISIONS = ("no", "bf16")
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bf16 matrices natively (faster than fp32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
-    if device.type == "cpu":
-        return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    return False
-
-
-def resolve_precision(setting: str, device: torch.device) -> str:
-    """``"auto"`` -> ``"bf16"`` where :func:`native_bf16`, else ``"no"``; checks the others."""
-    if setting == "auto":
-        return "bf16" if native_bf16(device) else "no"
-    if setting == "fp16":
-        raise ValueError(
-            "train.mixed_precision = 'fp16' needs loss scaling, which this trainer does not do; "
-            "use 'bf16' (same speed on GPUs that have it) or 'no'."
-        )
-    if setting not in PRECISIONS:
-        raise ValueError(f"train.mixed_precision = {setting!r} is not one of 'auto', 'bf16', 'no'.")
-    return setting
+__all__ = ["InMemoryBatches", "autocast", "fits_in_memory", "make_adam"]
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

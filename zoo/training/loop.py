@@ -14,7 +14,11 @@ from typing import Any
 import gin
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    ProjectConfiguration,
+    broadcast_object_list,
+)
 from timm.utils import ModelEmaV3
 from torch import nn
 from tqdm.auto import tqdm
@@ -22,8 +26,8 @@ from tqdm.auto import tqdm
 from zoo.runs import launch_warning
 from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
-from zoo.training.fastpath import resolve_precision
 from zoo.training.hooks import Hooks
+from zoo.training.precision import Decision, decide
 from zoo.training.settings import HPARAMS, TrainSettings
 from zoo.training.step import GANTrainer
 
@@ -39,9 +43,10 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     data = s.dataset(split="train")  # fails before any model is built
     accelerator = _accelerator(s.tracker, output_dir)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
-    precision = resolve_precision(s.mixed_precision, device)
-    torch.manual_seed(s.seed)  # identical initial weights on every process
     layout = torch.channels_last if s.channels_last else torch.contiguous_format
+    decision = _decide_precision(accelerator, s.mixed_precision, layout)
+    precision = decision.precision
+    torch.manual_seed(s.seed)  # identical initial weights on every process
     G = s.generator(channels=data.channels).to(memory_format=layout)
     D = s.discriminator(channels=data.channels).to(memory_format=layout)
     _check_compatible(G, D, data)
@@ -59,10 +64,10 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     sampler = EpochBatches(len(data), s.batch_size, s.seed, rank, world, start * s.disc_iters)
     max_gb = s.data_in_memory_max_gb if s.data_in_memory else None
     batches, reading = real_batches(data, sampler, device, layout, max_gb, s.num_workers)
-    accelerator.print(_startup_line(s, device, world, precision, reading))
+    accelerator.print(_startup_line(s, device, world, decision, reading))
     if warning := launch_warning(world, device.type):
         accelerator.print(warning)
-    accelerator.init_trackers("tensorboard", config=_hparams(s, precision, trainer, data.name))
+    accelerator.init_trackers("tensorboard", config=_hparams(s, decision, trainer, data.name))
     show = s.progress and accelerator.is_local_main_process
     bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="train",
                disable=not show, dynamic_ncols=True)  # fmt: skip
@@ -102,14 +107,24 @@ def _accelerator(tracker: str | None, output_dir: Path) -> Accelerator:
     )
 
 
+def _decide_precision(
+    accelerator: Accelerator, setting: str, layout: torch.memory_format
+) -> Decision:
+    """The run's precision (:func:`zoo.training.precision.decide`): rank 0 decides (and
+    measures, for ``auto``), every other process takes its decision."""
+    main = accelerator.is_main_process
+    decision = [decide(setting, accelerator.device, layout) if main else None]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(decision)
+    return decision[0]
+
+
 def _startup_line(
-    s: TrainSettings, device: torch.device, world: int, precision: str, reading: str
+    s: TrainSettings, device: torch.device, world: int, precision: Decision, reading: str
 ) -> str:
     """The one start-up line: device, processes, precision, layout, Adam, data, output."""
     return (
-        f"selfmod-zoo: device={device}, processes={world}, "
-        f"precision={'bf16 autocast' if precision == 'bf16' else 'fp32'} "
-        f"(mixed_precision={s.mixed_precision!r}), "
+        f"selfmod-zoo: device={device}, processes={world}, precision={precision.describe()}, "
         f"layout={'channels_last' if s.channels_last else 'contiguous'}, "
         f"adam={'fused' if s.fused_optimizer else 'foreach'}, data={reading}, "
         f"output={s.output_dir}"
@@ -172,12 +187,13 @@ def _check_compatible(G: nn.Module, D: nn.Module, data: Any) -> None:
         )
 
 
-def _hparams(s: TrainSettings, precision: str, trainer: GANTrainer, dataset: str) -> dict:
+def _hparams(s: TrainSettings, precision: Decision, trainer: GANTrainer, dataset: str) -> dict:
     """The scalar training settings and the components' names, for the tracker."""
     G = trainer.accelerator.unwrap_model(trainer.G)
     return {
         **{name: getattr(s, name) for name in HPARAMS},
-        "precision": precision,
+        "precision": precision.precision,
+        "precision_decision": precision.reason,
         "generator": type(G).__name__,
         "discriminator": type(trainer.accelerator.unwrap_model(trainer.D)).__name__,
         "norm": str(G.config.get("norm")),

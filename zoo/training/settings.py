@@ -7,10 +7,11 @@ evaluates only at the end (and not at all when ``eval_metrics`` is empty); likew
 ``log_every``, ``sample_every`` and ``checkpoint_every`` means only at the end.
 
 The fast path (:mod:`zoo.training.fastpath`), each part a setting that turns it off:
-``mixed_precision`` (``"auto"``: bf16 autocast where the hardware multiplies bf16 natively, else
-fp32; ``"bf16"``; ``"no"``), ``channels_last`` (NHWC images and convolution weights),
-``fused_optimizer`` (single-kernel Adam) and ``data_in_memory`` (the decoded dataset held as one
-tensor when it needs at most ``data_in_memory_max_gb``).
+``mixed_precision`` (``"auto"``: bf16 autocast where it is measured to be faster than fp32 on
+this device, :mod:`zoo.training.precision`, else fp32; ``"bf16"``; ``"no"``), ``channels_last``
+(NHWC images and convolution weights), ``fused_optimizer`` (single-kernel Adam) and
+``data_in_memory`` (the decoded dataset held as one tensor when it needs at most
+``data_in_memory_max_gb``).
 """
 
 from __future__ import annotations
