@@ -4,11 +4,15 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _fresh_state(monkeypatch):
+def _fresh_state(monkeypatch, request):
     """Each test starts with no gin bindings and a fixed seed; ``mixed_precision = "auto"``
     means fp32 without timing anything (``SELFMOD_PRECISION``, inherited by subprocesses),
-    unless a test sets or removes it."""
-    monkeypatch.setenv("SELFMOD_PRECISION", "no")
+    unless a test sets or removes it. Tests not marked ``cuda`` train on the CPU also on a
+    machine with a GPU (``ACCELERATE_USE_CPU``); those marked ``cuda`` keep ``auto`` as the
+    GPU decides it (by its compute capability, without timing)."""
+    if "cuda" not in request.keywords:
+        monkeypatch.setenv("SELFMOD_PRECISION", "no")
+        monkeypatch.setenv("ACCELERATE_USE_CPU", "yes")
     gin.clear_config()
     torch.manual_seed(0)
     yield

@@ -25,6 +25,7 @@ from registry.penalties import GradientPenalty
 from zoo.benchmark import FP32_CONTIGUOUS, Variant, _trainer, setup_for
 from zoo.config import GIN_DIR
 from zoo.training import TrainSettings, checkpoints, fastpath, train
+from zoo.training.precision import cuda_has_bf16
 
 # cuBLAS reads this when its first handle is made: set before any test touches the GPU, so
 # that deterministic algorithms (the exact-resume test) are allowed for matrix products.
@@ -92,7 +93,7 @@ def deterministic():
 
 
 def _needs_bf16(precision: str) -> None:
-    if precision == "bf16" and DEVICE == "cuda" and not fastpath.native_bf16(torch.device("cuda")):
+    if precision == "bf16" and DEVICE == "cuda" and not cuda_has_bf16(torch.device("cuda")):
         pytest.skip("bf16 needs compute capability 8.0 or newer")
 
 

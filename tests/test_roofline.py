@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from accelerate import Accelerator
 
@@ -36,3 +37,18 @@ def test_the_convolution_rate_is_its_flops_over_its_time():
     assert counter.get_total_flops() == 3 * 2 * n * c * c * 9 * s * s
     rate = conv_rate(torch.device("cpu"), channels=c, size=s, batch=n, repeats=1)
     assert math.isfinite(rate) and rate > 0
+
+
+def test_bench_limit_prints_both_precisions_against_their_conv_rate(capsys):
+    from zoo.cli.bench import main
+
+    argv = ["limit", "--arch", "sndcgan32", "--width", "0.0625", "--batch-size", "4"]
+    assert main([*argv, "--steps", "1", "--rounds", "1", "--warmup", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "auto's probe here: bf16 at " in out
+    rows = [line for line in out.splitlines() if line.startswith(("| fp32 |", "| bf16 |"))]
+    assert len(rows) == 2
+    for row in rows:
+        _peak, flops, seconds, rate, share = row.strip("|").split("|")[1:]
+        assert float(rate) == pytest.approx(float(flops) / float(seconds), rel=0.01)
+        assert share.strip().endswith("%")

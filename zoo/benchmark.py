@@ -221,9 +221,17 @@ def machine(device: str) -> str:
         name = torch.cuda.get_device_name()
     else:
         name = platform.processor() or "CPU"
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.is_file():
-            models = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-            name = models[0].strip() if models else name
+        models = re.findall(r"model name\s*:\s*(.+)", cpuinfo_text())
+        name = models[0].strip() if models else name
+        family = re.findall(r"cpu family\s*:\s*(\d+)\s+model\s*:\s*(\d+)", cpuinfo_text())
+        if family:
+            name += f" (family {family[0][0]} model {family[0][1]})"
+        name += f", {torch.backends.cpu.get_cpu_capability()} kernels"
         name += f", {os.cpu_count()} cores, {torch.get_num_threads()} threads"
     return f"{name}; torch {torch.__version__}"
+
+
+def cpuinfo_text() -> str:
+    """``/proc/cpuinfo`` where there is one, else nothing."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.read_text() if cpuinfo.is_file() else ""

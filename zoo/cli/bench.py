@@ -6,6 +6,7 @@
   python scripts/bench.py widths [--arch sndcgan32 resnet32] [--widths 0.125 0.25 1]
   python scripts/bench.py train [--arch sndcgan32 resnet32] [--width 0.25]   # BN vs sBN
   python scripts/bench.py peer [--steps 3]      # against torch-mimicry's SNGAN-32 step
+  python scripts/bench.py limit [--arch resnet32] [--width 1]   # step FLOP/s vs conv rate
   python scripts/bench.py gpu [--skip-tests]    # the GPU acceptance check: CUDA tests, report
 
 Each subcommand is a function ``bench_<name>(args) -> int`` plus an ``add_<name>_parser``
@@ -26,6 +27,7 @@ import torch
 import registry
 from zoo.cli.bench_features import add_features_parser
 from zoo.cli.bench_gpu import add_gpu_parser
+from zoo.cli.bench_limit import add_limit_parser
 from zoo.errors import one_line
 
 
@@ -277,6 +279,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_widths_parser,
     add_train_parser,
     add_peer_parser,
+    add_limit_parser,
     add_gpu_parser,
 ]
 

@@ -151,10 +151,10 @@ def measure_steps(
     A one-step probe after ``warmup`` sets the timed steps per round: at most ``steps``, and
     few enough that ``rounds`` of them take about ``cell_seconds`` per precision."""
     from zoo.benchmark import Variant, setup_from_gin, step_throughput, variants_of
-    from zoo.training.fastpath import native_bf16
+    from zoo.training.precision import cuda_has_bf16
 
     setup = setup_from_gin([gin_file], [f"train.batch_size = {batch_size}", *bindings])
-    bf16 = device != "cuda" or native_bf16(torch.device(device))  # no bf16 units: fp32 only
+    bf16 = device != "cuda" or cuda_has_bf16(torch.device(device))  # no bf16 units: fp32 only
     variants = {"fp32": Variant("no", True, True)}
     if bf16:
         variants["bf16"] = Variant("bf16", True, True)

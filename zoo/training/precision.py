@@ -36,6 +36,7 @@ __all__ = [
     "MARGIN",
     "PRECISIONS",
     "Decision",
+    "cuda_has_bf16",
     "decide",
     "measure_bf16_speedup",
     "resolve_precision",
@@ -87,11 +88,16 @@ def decide(
         return Decision(_checked(forced, ENV_VAR), f"auto: {ENV_VAR}={forced}")
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
-        fast = major >= 8
+        fast = cuda_has_bf16(device)
         return Decision("bf16" if fast else "no", f"auto: CUDA capability {major}.{minor}")
     if device.type != "cpu":
         return Decision("no", f"auto: fp32 on {device.type}")
     return _measured(device, layout, probe or measure_bf16_speedup, cache_dir or _cache_dir())
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    """Whether a CUDA device has bf16 tensor cores (compute capability 8.0 or newer)."""
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def _checked(value: str, where: str) -> str:
