@@ -4,6 +4,7 @@ import gin
 import pytest
 import torch
 
+import registry
 import zoo
 from registry.losses import Hinge
 from registry.norms import SelfModulatedBatchNorm
@@ -45,18 +46,29 @@ def test_builds_full_graph_from_gin():
 @pytest.mark.parametrize(
     ("binding", "named", "suggested"),
     [
-        ("generator.resnet32.norm = @norm.sbnn", "@norm.sbnn", "norm.sbn"),
-        ("generator.resnet32.nrom = @norm.sbn", "nrom", "'norm'"),
-        ("generator.resnt32.width = 1.0", "generator.resnt32", "generator.resnet32"),
-        ("penalty.gradient.wieght = 1.0", "wieght", "'weight'"),
+        ("generator.resnet32.norm = @norm.sbnn", "'@norm.sbnn'", "'norm.sbn'"),
+        ("generator.resnet32.nrom = @norm.sbn", "'nrom'", "'norm'"),
+        ("generator.resnt32.width = 1.0", "'generator.resnt32'", "'generator.resnet32'"),
+        ("penalty.gradient.wieght = 1.0", "'wieght'", "'weight'"),
     ],
 )
 def test_typo_fails_naming_it(binding, named, suggested):
+    """An unknown configurable, reference or parameter is named, and the closest existing name
+    is the first suggestion."""
     with pytest.raises(zoo.ConfigError) as info:
         zoo.parse(bindings=[binding])
     message = str(info.value)
-    assert (named in message and f"Did you mean {suggested}" in message) or suggested in message
-    assert named in message and suggested in message
+    assert named in message, f"the typo is not named: {message}"
+    assert f"Did you mean {suggested}" in message, f"no suggestion {suggested}: {message}"
+
+
+def test_unknown_registry_name_in_gin_suggests_the_registered_one():
+    """A norm given by name (``'sbnn'``) is looked up in the registry when the model is built:
+    the error names it, suggests ``'sbn'`` and lists the registered norms."""
+    zoo.parse(bindings=["generator.sndcgan32.norm = 'sbnn'", "generator.sndcgan32.width = 0.125"])
+    expected = r"Unknown norm 'sbnn'\. Did you mean 'sbn'.*Registered norms: "
+    with pytest.raises(registry.RegistryError, match=expected):
+        registry.create("generator", "sndcgan32")
 
 
 def test_typo_in_a_file_names_file_and_line(tmp_path):

@@ -1,6 +1,7 @@
 """The Hub side of the zoo, offline: a loopback server speaks the Hub's resolve protocol, the
 Hugging Face cache lives in tmp_path. hf-hub names, pinned revisions and sha256, the offline
-cache, publishing a real (2-step) training run and its model card."""
+cache, publishing a real (2-step) training run and its model card. Uploads go through an
+``HfApi`` autospec (huggingface_hub's real signatures) that commits into the loopback server."""
 
 import hashlib
 import importlib.util
@@ -9,13 +10,13 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
+from unittest.mock import call, create_autospec
 from urllib.parse import unquote
 
 import pytest
 import torch
 import yaml
-from huggingface_hub import ModelCard, constants, hf_hub_download
+from huggingface_hub import CommitInfo, HfApi, ModelCard, constants, hf_hub_download
 
 import registry
 import zoo
@@ -96,19 +97,26 @@ class LoopbackHub:
         return Handler
 
 
-class FakeHfApi:
-    """``HfApi``'s create_repo/upload_folder, committing into the loopback Hub."""
+def hub_api(loopback: LoopbackHub):
+    """An ``HfApi`` with huggingface_hub's real method signatures (``create_autospec``: a call
+    with a misspelled, missing or removed argument raises ``TypeError`` as the real client would)
+    whose ``upload_folder`` commits the folder's files into the loopback Hub and answers the
+    real ``CommitInfo``."""
+    api = create_autospec(HfApi, instance=True)
 
-    def __init__(self, loopback: LoopbackHub) -> None:
-        self.loopback, self.calls = loopback, []
-
-    def create_repo(self, repo_id, *, repo_type=None, private=None, exist_ok=False):
-        self.calls.append(("create_repo", repo_id, exist_ok))
-
-    def upload_folder(self, *, repo_id, folder_path, repo_type=None, commit_message=None):
-        self.calls.append(("upload_folder", repo_id, folder_path))
+    def upload_folder(*, repo_id, folder_path, commit_message=None, **kwargs):
         files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir() if p.is_file()}
-        return SimpleNamespace(oid=self.loopback.commit(repo_id, files))
+        sha = loopback.commit(repo_id, files)
+        return CommitInfo(
+            commit_url=f"{loopback.endpoint}/{repo_id}/commit/{sha}",
+            commit_message=commit_message,
+            commit_description="",
+            oid=sha,
+            _endpoint=loopback.endpoint,
+        )
+
+    api.upload_folder.side_effect = upload_folder
+    return api
 
 
 @pytest.fixture(scope="module")
@@ -298,9 +306,9 @@ def test_cached_file_with_another_sha256_is_refused(tmp_path, monkeypatch, hf_en
     # the same repo@revision through an hf-hub: name is checked against the catalog's pin too,
     # also when no revision is named and the branch resolves to the pinned commit
     for name in (f"hf-hub:selfmod-zoo/tiny@{revision}", "hf-hub:selfmod-zoo/tiny"):
-        with pytest.raises(zoo.ChecksumError):
+        with pytest.raises(zoo.ChecksumError, match=f"the catalog pins {pinned}"):
             zoo.load(name)
-    with pytest.raises(zoo.ChecksumError):
+    with pytest.raises(zoo.ChecksumError, match=f"the catalog pins {pinned}"):
         zoo.load("tiny", revision="main")  # a branch name that resolves to the pin
 
 
@@ -439,7 +447,7 @@ def test_dry_run_builds_the_exact_folder(tiny_run, tmp_path):
 def test_publish_uploads_pins_the_commit_and_loads_by_name(
     tiny_run, tmp_path, loopback, monkeypatch
 ):
-    api = FakeHfApi(loopback)
+    api = hub_api(loopback)
     monkeypatch.setattr(hub, "HfApi", lambda: api)
     catalog.update_entry(
         "selfmod-tiny",
@@ -452,8 +460,19 @@ def test_publish_uploads_pins_the_commit_and_loads_by_name(
     out = tmp_path / "export"
     argv = [str(tiny_run), "--repo-id", "org/selfmod-tiny", "--from", "final", "--out", str(out)]
     assert publish.main(argv) == 0
-    assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
+    assert api.method_calls == [
+        call.create_repo("org/selfmod-tiny", repo_type="model", private=None, exist_ok=True),
+        call.upload_folder(
+            repo_id="org/selfmod-tiny",
+            folder_path=str(out),
+            repo_type="model",
+            commit_message="Upload export with selfmod-zoo",
+        ),
+    ]
     commit = loopback.repos["org/selfmod-tiny"]["refs"]["main"]
+    uploaded = loopback.repos["org/selfmod-tiny"]["commits"][commit]
+    assert sorted(uploaded) == sorted(p.name for p in out.iterdir())
+    assert uploaded[MODEL_FILE] == (out / MODEL_FILE).read_bytes()
 
     entry = catalog.get_entry("selfmod-tiny")
     assert entry.status == "published" and entry.revision == commit
@@ -465,6 +484,23 @@ def test_publish_uploads_pins_the_commit_and_loads_by_name(
     G = zoo.load("selfmod-tiny")
     assert G.checkpoint_info["revision"] == commit and G.checkpoint_info["sha256"] == entry.sha256
     assert _same_images(G, zoo.load(tiny_run / "final"))
+
+
+def test_push_folder_creates_the_repo_and_returns_the_commit_to_pin(loopback, tmp_path):
+    """push_folder against HfApi's real signatures: the repo is created (private as asked, no
+    error when it exists), the folder goes up in one commit with the given message, and the
+    returned revision is that commit, the one the Hub serves the files at."""
+    folder, G = _folder(tmp_path / "f")
+    api = hub_api(loopback)
+    sha = hub.push_folder(folder, "org/pushed", private=True, commit_message="v1", api=api)
+    assert api.method_calls == [
+        call.create_repo("org/pushed", repo_type="model", private=True, exist_ok=True),
+        call.upload_folder(
+            repo_id="org/pushed", folder_path=str(folder), repo_type="model", commit_message="v1"
+        ),
+    ]
+    assert sha == loopback.repos["org/pushed"]["refs"]["main"]
+    assert _same_images(zoo.load(f"hf-hub:org/pushed@{sha}"), G)
 
 
 def test_publish_ship_copies_the_generator_into_the_package(tiny_run, tmp_path, monkeypatch):

@@ -335,3 +335,76 @@ def test_a_grid_that_varies_the_precision_keeps_its_explicit_settings(tmp_path, 
     table = run_study(grid, tmp_path, recorder, echo=lambda _: None)
     assert recorder.precision == {"path=fp32,seed=0": "no", "path=fast,seed=0": "bf16"}
     assert list(table["precision"]) == ["no", "bf16"]
+
+
+SUBPROCESS_STUDY = """
+study.grid.name = "subprocess"
+study.grid.base = ["base/paper.gin", "models/sndcgan32.gin", "norms/sbn.gin", "losses/hinge.gin",
+                   "penalties/sn.gin"]
+study.grid.bindings = [
+    "train.dataset = @dataset.synthetic",
+    "dataset.synthetic.num_samples = 16",
+    "generator.sndcgan32.width = 0.0625",
+    "discriminator.sndcgan32.width = 0.0625",
+    "train.steps = 2",
+    "train.batch_size = 8",
+    "train.log_every = 1",
+    "train.checkpoint_every = 1",
+    "train.eval_metrics = []",
+    "train.tracker = None",
+    "train.progress = False",
+]
+study.grid.axes = {"data": {"ok": None, "broken": "dataset.synthetic.resolution = 64"}}
+study.grid.seeds = [0]
+study.grid.method = "data"
+study.grid.baseline = "ok"
+"""
+
+
+def test_subprocess_executor_trains_a_real_run_and_records_a_failing_one(
+    tmp_path, monkeypatch, capsys
+):
+    """``scripts/study.py run`` as a user runs it (the default subprocess launcher, two runs at
+    once): one real 2-step training, ``python -m zoo.cli.train`` in its own process, finishes
+    (return code 0, its command and output in RUN/train.log, result.json and results.csv say
+    done); the other, whose data do not fit the generator (64x64 images for a 32x32 G), exits
+    with code 1 and its error line is recorded, without stopping the study."""
+    from zoo.cli.study import main
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PYTHONPATH", str(root))  # the training processes import this checkout
+    study = tmp_path / "subprocess.gin"
+    study.write_text(SUBPROCESS_STUDY)
+    out = tmp_path / "study"
+    argv = ["run", "--gin", str(study), "--output", str(out), "--jobs", "2", "--threads", "1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+
+    ok, broken = out / "runs" / "data=ok,seed=0", out / "runs" / "data=broken,seed=0"
+    log = (ok / "train.log").read_text()
+    command = log.strip().splitlines()[0]
+    assert command.startswith("$ ") and "-m zoo.cli.train" in command
+    assert f"--output {ok}" in command and "--gin" in command
+    assert "done: 2 steps" in log and str(ok) in log, log
+    result = json.loads((ok / "result.json").read_text())
+    assert (result["status"], result["returncode"], result["error"]) == ("done", 0, None)
+    assert (ok / "final" / "model.safetensors").is_file()
+    assert sorted(p.name for p in (ok / "checkpoints").iterdir()) == [
+        "step_00000001",
+        "step_00000002",
+    ]
+
+    reason = "The generator makes 32x32 images but the dataset 'synthetic_s0_n16_k10' is 64x64"
+    failed = json.loads((broken / "result.json").read_text())
+    assert failed["status"] == "failed"
+    assert failed["returncode"] == 1, "the training process's exit code was not recorded"
+    assert failed["error"] and reason in failed["error"], failed["error"]
+    assert f"error: {reason}" in (broken / "train.log").read_text()
+    assert not (broken / "final").exists()
+    assert "data=broken,seed=0: failed" in printed and reason in printed
+
+    with (out / "results.csv").open() as file:
+        rows = {row["id"]: row for row in csv.DictReader(file)}
+    assert rows["data=ok,seed=0"]["status"] == "done" and rows["data=ok,seed=0"]["steps"] == "2"
+    assert rows["data=broken,seed=0"]["status"] == "failed"
+    assert reason in rows["data=broken,seed=0"]["error"]

@@ -90,7 +90,30 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
+def _logged_sessions(run_dir: Path) -> list[dict[int, float]]:
+    """The D loss the tracker logged, step -> value, one dict per training session (TensorBoard
+    event file) in the order they ran."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sessions = []
+    for file in sorted((run_dir / "logs").rglob("events.out.tfevents.*"), key=_event_order):
+        events = EventAccumulator(str(file), size_guidance={"scalars": 0})
+        events.Reload()
+        if "d_loss" in events.Tags()["scalars"]:
+            sessions.append({e.step: e.value for e in events.Scalars("d_loss")})
+    return sessions
+
+
+def _event_order(path: Path) -> tuple[int, int]:
+    """``events.out.tfevents.<unix time>.<host>.<pid>.<counter>``: by time, then counter."""
+    parts = path.name.split(".")
+    return int(parts[3]), int(parts[-1])
+
+
+def test_resumed_run_continues_exactly(tmp_path, monkeypatch, capsys):
+    """Killed during step 5 with a checkpoint at step 3, the same command resumes at step 3
+    (not from step 0): it trains steps 4-6 only, logs exactly the losses the uninterrupted run
+    logged at those steps, and ends with bitwise the same G, D and EMA weights."""
     common = {
         "train.checkpoint_every": "3",
         "train.disc_iters": "2",
@@ -100,6 +123,7 @@ def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
         "train.discriminator": "@discriminator.sndcgan32",
         "generator.sndcgan32.width": "0.0625",
         "discriminator.sndcgan32.width": "0.0625",
+        "train.tracker": "'tensorboard'",
     }
     zoo.parse(bindings=_tiny(tmp_path / "straight", 6, **common))
     straight = train()
@@ -115,13 +139,28 @@ def test_resumed_run_continues_exactly(tmp_path, monkeypatch):
         return original_step(self, batches)
 
     monkeypatch.setattr(zoo.training.step.GANTrainer, "step", crash_at_step_five)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="killed"):
         train()
-    monkeypatch.setattr(zoo.training.step.GANTrainer, "step", original_step)
     assert checkpoints.latest(tmp_path / "crashed" / "checkpoints").name == "step_00000003"
+    resumed_calls = []
+
+    def counted(self, batches):
+        resumed_calls.append(1)
+        return original_step(self, batches)
+
+    monkeypatch.setattr(zoo.training.step.GANTrainer, "step", counted)
+    capsys.readouterr()
     zoo.parse(bindings=crashing)  # the same command again
     resumed = train()
 
+    checkpoint = tmp_path / "crashed" / "checkpoints" / "step_00000003"
+    assert f"Resuming from {checkpoint} at step 3." in capsys.readouterr().out
+    assert len(resumed_calls) == 3, f"resumed at step 3 of 6 but trained {len(resumed_calls)}"
+    (logged_straight,) = _logged_sessions(tmp_path / "straight")
+    killed, again = _logged_sessions(tmp_path / "crashed")
+    assert sorted(killed) == [1, 2, 3, 4]
+    assert sorted(again) == [4, 5, 6], "the resumed session must log the steps after 3 only"
+    assert again == {step: logged_straight[step] for step in (4, 5, 6)}, "resumed steps differ"
     assert resumed["losses"] == straight["losses"]
     for role in ("generator", "discriminator", "ema_generator"):
         a, b = _weights(straight[role]), _weights(resumed[role])

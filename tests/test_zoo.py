@@ -333,7 +333,7 @@ def test_create_builds_untrained_architectures():
     assert type(G).__name__ == "ResNet32Generator" and G.training
     assert G.config["norm"] == "csbn" and G.num_classes == 10 and G.config["width"] == TINY
     assert zoo.create("sndcgan128", width=TINY).resolution == 128
-    with pytest.raises(zoo.UnknownModelError, match="Did you mean"):
+    with pytest.raises(zoo.UnknownModelError, match="Did you mean 'selfmod-resnet-cifar10'"):
         zoo.create("selfmod-resnet-cifar")
 
 
