@@ -254,11 +254,6 @@ def test_ema_decay_averages_the_generator(runs):
     assert runs["b"]["ema"] is None and runs["b"]["result"]["ema_generator"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zoo/training/loop.py passes the 0-based step to ModelEmaV3.update, whose decay is "
-    "0 for step <= 1 (timm counts updates from 1): G is copied on the first two updates",
-)
 def test_ema_copies_g_on_its_first_update_only(runs):
     """timm's ModelEmaV3 with ``step`` counted from 1: the first update copies G (decay 0),
     every later one averages with decay d."""

@@ -76,7 +76,7 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
         torch.manual_seed(_step_seed(s.seed, step, rank))
         out = trainer.step(batches)
         if "ema" in models:
-            models["ema"].update(models["G"], step=step)
+            models["ema"].update(models["G"], step=step + 1)  # timm counts updates from 1
         hooks.after_step(step + 1, out)
     hooks.save_models("final", {"step": s.steps})
     accelerator.end_training()
