@@ -295,7 +295,7 @@ def test_partition_indices_paper_sizes():
     assert np.array_equal(D.partition_indices(3_033_042, 30588)["test"], parts["test"])
     last = D.partition_indices(30000, 3000, mode="last")
     assert last["test"][0] == 27000 and len(last["train"]) == 27000
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"test_size must be in \(0, 10\), got 10"):
         D.partition_indices(10, 10)
 
 

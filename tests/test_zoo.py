@@ -343,6 +343,7 @@ def test_create_from_a_folder(tmp_path):
     assert G.config["norm"] == "csbn" and G.config["width"] == TINY
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_load_on_cuda_matches_cpu(tmp_path):
     zoo.save_pretrained(_tiny("resnet32", norm="csbn", num_classes=10), tmp_path)

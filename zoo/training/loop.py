@@ -19,7 +19,6 @@ from accelerate.utils import (
     ProjectConfiguration,
     broadcast_object_list,
 )
-from timm.utils import ModelEmaV3
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -58,6 +57,8 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
                          precision, s.fused_optimizer)  # fmt: skip
     models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
     if s.ema_decay:
+        from timm.utils import ModelEmaV3  # here: timm's import costs a second at start-up
+
         models["ema"] = ModelEmaV3(models["G"], decay=s.ema_decay)
     state, start = _resume(accelerator, trainer, s, precision, models)
 
