@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import gin
 import pytest
+import timm.utils
 import torch
 from test_trainer import _tiny
 from timm.utils import ModelEmaV3
@@ -151,7 +152,7 @@ def runs(tmp_path_factory):
     and 6 under the same config."""
     patch = pytest.MonkeyPatch()
     patch.setattr(loop, "GANTrainer", RecordingTrainer)
-    patch.setattr(loop, "ModelEmaV3", RecordingEma)
+    patch.setattr(timm.utils, "ModelEmaV3", RecordingEma)  # loop imports it when EMA is on
     out = {}
     try:
         for name, run in (("a", RUN_A), ("b", RUN_B)):
