@@ -14,7 +14,15 @@ from torch import nn
 
 import registry
 from zoo.evaluation import evaluate, generated_features, prd_curve, real_statistics
-from zoo.metrics import fid_from_features, plot_prd_curves
+from zoo.evaluation.paper_metrics import KernelInceptionDistance
+from zoo.metrics import (
+    compute_prd_from_embedding,
+    fid_from_features,
+    inception_score_from_logits,
+    kernel_inception_distance,
+    plot_prd_curves,
+    prd_to_max_f_beta_pair,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,24 +99,42 @@ def test_evaluate_end_to_end_and_reuses_cached_real_stats(tmp_path, dataset, ext
     assert second == pytest.approx(first, rel=1e-9)
 
 
-def test_fid_from_evaluate_matches_direct_computation(tmp_path, dataset, extractor):
+def test_metrics_from_evaluate_match_direct_computation(tmp_path, dataset, extractor):
+    """Each metric of ``evaluate`` is its :mod:`zoo.metrics` function on the generated and the
+    real features, in that order (PRD is not symmetric) and with the evaluation's seed (for
+    the latents, KID's subsets and PRD's clusterings): FID, IS (10 splits), KID (here 20
+    subsets of 50, so the seed matters), PRD (20 clusters, 10 runs) and its curve."""
     generator = TinyGenerator(num_classes=10)
-    fake = generated_features(generator, extractor, num_samples=150, batch_size=40, progress=False)
+    fake = generated_features(
+        generator, extractor, num_samples=150, batch_size=40, seed=3, progress=False
+    )
     assert fake["features"].shape == (150, 128) and fake["logits"].shape == (150, 10)
     real = real_statistics(dataset, extractor, num_samples=150, cache_dir=False, progress=False)
     assert real.features.shape == (150, 128)
     result = evaluate(
         generator,
         dataset,
-        metrics=("fid",),
+        metrics=("fid", "is", "prd", KernelInceptionDistance(num_subsets=20, subset_size=50)),
         num_samples=150,
         extractor=extractor,
         batch_size=40,
         cache_dir=tmp_path,
+        seed=3,
         progress=False,
     )
-    direct = fid_from_features(fake["features"], real.features)
-    assert result["fid"] == pytest.approx(direct, rel=1e-6)
+    assert result["fid"] == pytest.approx(fid_from_features(fake["features"], real.features))
+    is_mean, is_std = inception_score_from_logits(fake["logits"], splits=10)
+    assert (result["is"], result["is_std"]) == pytest.approx((is_mean, is_std), rel=1e-9)
+    kid = kernel_inception_distance(
+        fake["features"], real.features, num_subsets=20, subset_size=50, seed=3
+    )
+    assert (result["kid"], result["kid_std"]) == pytest.approx(kid, rel=1e-9)
+    curve = compute_prd_from_embedding(fake["features"], real.features, num_runs=10, seed=3)
+    f8, f1_8 = prd_to_max_f_beta_pair(*curve)
+    assert f8 != pytest.approx(f1_8, rel=1e-3)  # a swap of generated and real would show
+    assert (result["prd_f8"], result["prd_f1_8"]) == pytest.approx((f8, f1_8), rel=1e-9)
+    for got, expected in zip(result.curves["prd"], curve, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_generated_samples_do_not_depend_on_batch_size_split(extractor):
@@ -204,7 +230,12 @@ def test_single_process_accelerator_and_prd_curve(tmp_path, dataset, extractor):
         num_runs=2,
     )
     assert precision.shape == recall.shape == (1001,)
-    assert np.all((precision >= 0) & (precision <= 1))
+    # The curve of the generated vs the real features (cached above), with 2 runs.
+    fake = generated_features(generator, extractor, num_samples=100, progress=False)
+    real = real_statistics(dataset, extractor, num_samples=100, cache_dir=tmp_path, progress=False)
+    expected = compute_prd_from_embedding(fake["features"], real.features, num_runs=2)
+    np.testing.assert_allclose(precision, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(recall, expected[1], rtol=1e-12)
     png = plot_prd_curves([(precision, recall)], tmp_path / "prd.png", labels=["tiny"])
     assert png.stat().st_size > 0
 

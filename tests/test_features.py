@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 import registry
 from registry.features.fashion_classifier import SHIPPED_WEIGHTS, FashionClassifier
 from registry.features.inception import (
+    DEFAULT_FILENAME,
     ENV_VAR,
     FIDInceptionV3,
     InceptionWeightsNotFoundError,
@@ -41,17 +42,24 @@ PUBLIC_KEYS = {
 
 @pytest.fixture(scope="module")
 def random_inception_state():
-    """A random state dict with the module's own key names and shapes."""
+    """Random weights with the module's key names and shapes that keep activations at unit
+    scale through the 94 convolutions (He init, batch norm near identity): pool3 depends on
+    the input, so the comparison with pytorch-fid is sensitive to every layer."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = FIDInceptionV3(pretrained=False)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
     state = {}
     for key, value in model.state_dict().items():
-        if key.endswith("running_var"):
-            state[key] = torch.rand(value.shape, generator=generator) + 0.5
-        elif value.is_floating_point():
-            state[key] = torch.randn(value.shape, generator=generator) * 0.05
+        if key.endswith("conv.weight"):
+            fan_in = value[0].numel()
+            state[key] = torch.randn(value.shape, generator=generator) * (2.0 / fan_in) ** 0.5
+        elif key.endswith(("bn.weight", "running_var")):
+            state[key] = torch.rand(value.shape, generator=generator) * 0.4 + 0.8
+        elif key.endswith(("bn.bias", "running_mean")):
+            state[key] = torch.randn(value.shape, generator=generator) * 0.1
+        elif value.is_floating_point():  # fc
+            state[key] = torch.randn(value.shape, generator=generator) * 0.02
         else:
             state[key] = value.clone()
     return state
@@ -74,21 +82,62 @@ def test_inception_layout_matches_torchvision_inception3(random_inception_state)
     assert {k: tuple(v.shape) for k, v in random_inception_state.items()} == expected
 
 
-def _check_outputs(model: FIDInceptionV3, state: dict) -> None:
+def test_inception_features_match_pytorch_fid(monkeypatch, random_inception_state):
+    """pool3 features equal pytorch-fid's ``InceptionV3([3])`` (the FID reference network)
+    with the same weights, at 299×299 and at a size it resizes, on the same images: ours
+    takes [-1, 1], pytorch-fid [0, 1] (it rescales them itself). pytorch-fid's weight download
+    is replaced by the random state dict, which it loads with ``strict=True`` into the
+    public file's (torchvision) layout."""
+    inception = pytest.importorskip("pytorch_fid.inception")
+    state = random_inception_state
+
+    def load_state_dict_from_url(url, *args, **kwargs):
+        assert url.endswith(DEFAULT_FILENAME)  # the file our weights are a copy of
+        return state
+
+    monkeypatch.setattr(inception, "load_state_dict_from_url", load_state_dict_from_url)
+    reference = inception.InceptionV3([3]).eval()  # resize and [0, 1] -> [-1, 1] scaling on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = FIDInceptionV3(pretrained=False)
+    ours.load_state_dict(state, strict=True)
+
+    generator = torch.Generator().manual_seed(3)
+    features = []
+    # One image each (a forward costs ~1 s on a CPU); 48×320 is up- and downsampled to 299.
+    for size in [(299, 299), (48, 320)]:
+        images = torch.rand(1, 3, *size, generator=generator)  # in [0, 1]
+        with torch.no_grad():
+            expected = reference(images)[0].flatten(1)
+            got = ours(images * 2 - 1)["features"]
+        assert got.shape == (1, 2048)
+        torch.testing.assert_close(
+            got, expected, rtol=1e-5, atol=1e-5, msg=lambda m, size=size: f"pool3 at {size}: {m}"
+        )
+        features.append(got)
+    # The features of the two images differ well beyond the tolerance: the check is meaningful.
+    assert (features[0] - features[1]).abs().max() > 1e-2
+
+
+def _check_loaded(model: FIDInceptionV3, state: dict) -> None:
+    """The model holds exactly ``state``, is in eval mode and named as pretrained."""
     assert model.name == "inception"
+    loaded = model.state_dict()  # once: building it per key took seconds
+    assert loaded.keys() == state.keys()
     for key, value in state.items():
-        torch.testing.assert_close(model.state_dict()[key], value)
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, msg=key)
     assert not model.training
+
+
+def _check_gray_input(model: FIDInceptionV3) -> None:
+    """A gray 32×32 image is resized to 299 and treated as the same image on all three
+    channels (the numerics are checked against pytorch-fid in the test above)."""
+    gray = torch.rand(1, 1, 32, 32) * 2 - 1
     with torch.no_grad():
-        out = model(torch.rand(1, 3, 299, 299) * 2 - 1)
+        out = model(gray)
         assert out["features"].shape == (1, 2048) and out["logits"].shape == (1, 1008)
-        small = model(torch.rand(2, 1, 32, 32) * 2 - 1)  # gray, 32×32: resized to 299
-        assert small["features"].shape == (2, 2048) and small["logits"].shape == (2, 1008)
-        assert torch.isfinite(small["features"]).all()
-        # Gray input is the same image on all three channels.
-        gray = torch.rand(1, 1, 32, 32) * 2 - 1
-        rgb = gray.expand(1, 3, 32, 32)
-        torch.testing.assert_close(model(gray)["logits"], model(rgb)["logits"])
+        assert torch.isfinite(out["features"]).all()
+        torch.testing.assert_close(out["logits"], model(gray.expand(1, 3, 32, 32))["logits"])
 
 
 def test_inception_loads_pth_from_path_and_safetensors_from_env(
@@ -96,14 +145,16 @@ def test_inception_loads_pth_from_path_and_safetensors_from_env(
 ):
     pth = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
     torch.save(random_inception_state, pth)
-    _check_outputs(FIDInceptionV3(pth), random_inception_state)
+    model = FIDInceptionV3(pth)
+    _check_loaded(model, random_inception_state)
+    _check_gray_input(model)
 
     st = tmp_path / "inception.safetensors"
     save_file(random_inception_state, str(st))
     monkeypatch.setenv(ENV_VAR, str(st))
     model = registry.create("feature_extractor", "inception")
     assert isinstance(model, FIDInceptionV3) and model.weights_path == st
-    _check_outputs(model, random_inception_state)
+    _check_loaded(model, random_inception_state)
 
 
 def _independent_inception_score(logits: np.ndarray, splits: int) -> float:
