@@ -55,6 +55,7 @@ def _fused_applies(h: torch.Tensor, bn: nn.Module) -> bool:
         type(bn) is nn.BatchNorm2d
         and h.dim() == 4
         and h.dtype in (torch.float32, torch.float64)
+        and h.device.type in ("cpu", "cuda")  # others (meta: shapes only) take the plain path
         and not torch.is_autocast_enabled(h.device.type)
         and bn.training  # eval mode (sampling, the Jacobian's forward-mode AD): plain path
         and bn.track_running_stats
