@@ -43,6 +43,7 @@ def test_bench_limit_prints_both_precisions_against_their_conv_rate(capsys):
     from zoo.cli.bench import main
 
     argv = ["limit", "--arch", "sndcgan32", "--width", "0.0625", "--batch-size", "4"]
+    argv += ["--conv-channels", "16", "--conv-batch", "2"]
     assert main([*argv, "--steps", "1", "--rounds", "1", "--warmup", "0", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "auto's probe here: bf16 at " in out

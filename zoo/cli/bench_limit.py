@@ -47,7 +47,7 @@ def bench_limit(args: argparse.Namespace) -> int:
     for precision, (_, variant) in variants.items():
         trainer = _trainer(Accelerator(cpu=device == "cpu"), setup, variant)
         flops = step_flops(trainer, _random_batches(trainer, setup, variant))
-        peak = conv_rate(dev, precision, layout)
+        peak = conv_rate(dev, precision, layout, args.conv_channels, batch=args.conv_batch)
         seconds = args.batch_size / rates[precision]
         name = "fp32" if precision == "no" else "bf16"
         print(
@@ -73,4 +73,6 @@ def add_limit_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per precision")
     parser.add_argument("--warmup", type=int, default=1, help="untimed G steps first")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--conv-channels", type=int, default=256, help="the reference conv's C")
+    parser.add_argument("--conv-batch", type=int, default=64, help="the reference conv's batch")
     parser.set_defaults(func=bench_limit)
