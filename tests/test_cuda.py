@@ -16,6 +16,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
+from test_fastpath import assert_step_close, one_step
 from test_trainer import _tiny
 from torch import nn
 
@@ -316,24 +317,6 @@ def test_closed_form_sbn_backward_equals_autograd_on_the_device(dtype, tolerance
         torch.testing.assert_close(fused, plain, rtol=tolerance, atol=tolerance, msg=name)
 
 
-def _one_step(variant: Variant) -> tuple[dict, dict]:
-    """Losses and weight gradients of one step on the device (the D step's for D, the G
-    step's for G) from the same weights, data and randomness."""
-    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
-    setup.penalty = GradientPenalty(10.0)
-    trainer = _trainer(_accelerator(), setup, variant)
-    layout = torch.channels_last if variant.channels_last else torch.contiguous_format
-    batches = _real_batches(16, layout)
-    torch.manual_seed(5)
-    losses = {k: float(v) for k, v in trainer.step(batches).items()}
-    grads = {
-        f"{role}.{name}": p.grad.float().cpu()
-        for role, model in (("G", trainer.G), ("D", trainer.D))
-        for name, p in model.named_parameters()
-    }
-    return losses, grads
-
-
 @pytest.mark.parametrize(
     ("variant", "tolerance"),
     [
@@ -343,20 +326,11 @@ def _one_step(variant: Variant) -> tuple[dict, dict]:
     ],
 )
 def test_fast_step_on_the_device_equals_the_fp32_contiguous_step(variant, tolerance, no_tf32):
-    """As tests/test_fastpath.py on the CPU: losses within ``tolerance`` (relative) and all of
-    G's and D's weight gradients as one vector within ``tolerance`` in relative norm."""
+    """As tests/test_fastpath.py on the CPU (:func:`assert_step_close`), with the gradient
+    penalty, on the device."""
     _needs_bf16(variant.precision)
-    reference_losses, reference_grads = _one_step(FP32_CONTIGUOUS)
-    losses, grads = _one_step(variant)
-    for key, value in reference_losses.items():
-        assert losses[key] == pytest.approx(value, rel=tolerance, abs=1e-6), key
-    assert grads.keys() == reference_grads.keys()
-    for role in ("G", "D"):
-        keys = [k for k in grads if k.startswith(f"{role}.")]
-        ours = torch.cat([grads[k].flatten() for k in keys])
-        reference = torch.cat([reference_grads[k].flatten() for k in keys])
-        error = float((ours - reference).norm() / reference.norm())
-        assert error < tolerance, f"{role} gradients off by {error:.2e} ({variant})"
+    reference = one_step(FP32_CONTIGUOUS, "gradient", _accelerator())
+    assert_step_close(one_step(variant, "gradient", _accelerator()), reference, tolerance)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

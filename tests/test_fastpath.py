@@ -22,24 +22,46 @@ SNDCGAN = {
 }
 
 
-def _one_step(variant: Variant, penalty: str) -> tuple[dict, dict]:
-    """Losses and the gradients of G's and D's weights after one step (the D step's for D,
-    the G step's for G) from the same initial weights, data and randomness."""
+def one_step(
+    variant: Variant, penalty: str, accelerator: Accelerator | None = None
+) -> tuple[dict, dict]:
+    """Losses and the gradients of G's and D's weights (on the CPU) after one step (the D
+    step's for D, the G step's for G) from the same initial weights, data and randomness, on
+    ``accelerator``'s device (default: the CPU)."""
+    accelerator = accelerator or Accelerator(cpu=True)
     setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
     if penalty == "gradient":
         setup.penalty = GradientPenalty(10.0)
-    trainer = _trainer(Accelerator(cpu=True), setup, variant)
+    trainer = _trainer(accelerator, setup, variant)
+    device = accelerator.device
     real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     layout = torch.channels_last if variant.channels_last else torch.contiguous_format
-    batches = itertools.repeat((real.contiguous(memory_format=layout), torch.zeros(16).long()))
+    real = real.to(device).contiguous(memory_format=layout)
+    batches = itertools.repeat((real, torch.zeros(16, dtype=torch.long, device=device)))
     torch.manual_seed(5)
     losses = {k: float(v) for k, v in trainer.step(batches).items()}
     grads = {
-        f"{role}.{name}": p.grad.float().clone()
+        f"{role}.{name}": p.grad.float().cpu().clone()
         for role, model in (("G", trainer.G), ("D", trainer.D))
         for name, p in model.named_parameters()
     }
     return losses, grads
+
+
+def assert_step_close(step: tuple[dict, dict], reference: tuple[dict, dict], tolerance: float):
+    """Losses within ``tolerance`` (relative), and G's and D's gradients (all weights as one
+    vector: the biases before a batch norm have gradients of pure rounding noise) within
+    ``tolerance`` of the reference's in relative norm."""
+    (losses, grads), (reference_losses, reference_grads) = step, reference
+    for key, value in reference_losses.items():
+        assert losses[key] == pytest.approx(value, rel=tolerance, abs=1e-6), key
+    assert grads.keys() == reference_grads.keys()
+    for role in ("G", "D"):
+        keys = [k for k in grads if k.startswith(f"{role}.")]
+        ours = torch.cat([grads[k].flatten() for k in keys])
+        expected = torch.cat([reference_grads[k].flatten() for k in keys])
+        error = float((ours - expected).norm() / expected.norm())
+        assert error < tolerance, f"{role} gradients off by {error:.2e}"
 
 
 @pytest.mark.parametrize(
@@ -51,20 +73,9 @@ def _one_step(variant: Variant, penalty: str) -> tuple[dict, dict]:
 )
 @pytest.mark.parametrize("penalty", ["none", "gradient"])
 def test_one_fast_step_equals_the_fp32_step(variant, tolerance, penalty):
-    """Losses within ``tolerance`` (relative), and G's and D's gradients (all weights as one
-    vector: the biases before a batch norm have gradients of pure rounding noise) within
-    ``tolerance`` of the fp32 contiguous ones in relative norm."""
-    reference_losses, reference_grads = _one_step(FP32_CONTIGUOUS, penalty)
-    losses, grads = _one_step(variant, penalty)
-    for key, value in reference_losses.items():
-        assert losses[key] == pytest.approx(value, rel=tolerance, abs=1e-6), key
-    assert grads.keys() == reference_grads.keys()
-    for role in ("G", "D"):
-        keys = [k for k in grads if k.startswith(f"{role}.")]
-        ours = torch.cat([grads[k].flatten() for k in keys])
-        reference = torch.cat([reference_grads[k].flatten() for k in keys])
-        error = float((ours - reference).norm() / reference.norm())
-        assert error < tolerance, (role, error)
+    """One step of the fast path against the fp32 contiguous step (:func:`assert_step_close`)."""
+    reference = one_step(FP32_CONTIGUOUS, penalty)
+    assert_step_close(one_step(variant, penalty), reference, tolerance)
 
 
 def test_settings_turn_each_part_off(tmp_path, capsys):
