@@ -8,11 +8,29 @@ anything else (eval mode, a ``SyncBatchNorm``, bf16 inputs) takes the plain path
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["modulated_batch_norm"]
+__all__ = ["closed_form_backward", "modulated_batch_norm"]
+
+_closed_form = True
+
+
+@contextlib.contextmanager
+def closed_form_backward(enabled: bool) -> Iterator[None]:
+    """Inside, :func:`modulated_batch_norm` uses the closed-form backward (``enabled``, the
+    default everywhere) or autograd's plain path (``train.closed_form_norm_backward = False``:
+    to measure what the closed form changes in training)."""
+    global _closed_form
+    previous, _closed_form = _closed_form, enabled
+    try:
+        yield
+    finally:
+        _closed_form = previous
 
 
 def _expand(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -52,7 +70,8 @@ class _ModulatedBatchNorm(torch.autograd.Function):
 
 def _fused_applies(h: torch.Tensor, bn: nn.Module) -> bool:
     return (
-        type(bn) is nn.BatchNorm2d
+        _closed_form
+        and type(bn) is nn.BatchNorm2d
         and h.dim() == 4
         and h.dtype in (torch.float32, torch.float64)
         and h.device.type in ("cpu", "cuda")  # others (meta: shapes only) take the plain path

@@ -178,3 +178,49 @@ def test_nan_is_caught_between_log_steps_before_a_checkpoint(tmp_path, monkeypat
     with pytest.raises(TrainingDiverged, match=r"(?s)not finite at step 3.*step_00000002"):
         train()
     assert checkpoints.latest(tmp_path / "checkpoints").name == "step_00000002"
+
+
+def _measured_step(**switches: bool) -> tuple[set[str], dict]:
+    """One fp32 step of the fast layout with the measurement switches of the always-on parts
+    (set on the trainer as ``train()`` does): the autograd nodes of sBN's outputs with a
+    gradient (the G step's), and the weights' gradients after the step."""
+    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
+    trainer = _trainer(Accelerator(cpu=True), setup, Variant("no", True, True))
+    trainer.closed_form = switches.get("closed_form_norm_backward", True)
+    trainer.skip_d_weight_grads = switches.get("skip_d_weight_grads", True)
+    real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    batches = itertools.repeat(
+        (real.contiguous(memory_format=torch.channels_last), torch.zeros(16).long())
+    )
+    kernels: set[str] = set()
+    norm = trainer.G.blocks[0].norm1
+    handle = norm.register_forward_hook(lambda m, i, out: kernels.add(type(out.grad_fn).__name__))
+    torch.manual_seed(5)
+    trainer.step(batches)
+    handle.remove()
+    grads = {
+        f"{role}.{name}": p.grad.clone()
+        for role, model in (("G", trainer.G), ("D", trainer.D))
+        for name, p in model.named_parameters()
+    }
+    return kernels, grads
+
+
+def test_the_always_on_parts_can_be_switched_off_to_measure_them():
+    """``closed_form_norm_backward = False`` takes autograd's path through sBN with the same
+    gradients up to rounding; ``skip_d_weight_grads = False`` lets the G step add its
+    gradients to D's weights (which the next D step discards), G's unchanged."""
+    kernels, default = _measured_step()
+    plain_kernels, plain = _measured_step(closed_form_norm_backward=False)
+    assert kernels - {"NoneType"} == {"_ModulatedBatchNormBackward"}  # NoneType: no_grad fakes
+    assert plain_kernels - {"NoneType"} == {"AddcmulBackward0"}
+    for key, value in default.items():
+        torch.testing.assert_close(plain[key], value, rtol=1e-3, atol=1e-5, msg=key)
+    _, with_d_grads = _measured_step(skip_d_weight_grads=False)
+    for key, value in default.items():
+        if key.startswith("G."):
+            torch.testing.assert_close(with_d_grads[key], value, rtol=1e-4, atol=1e-6, msg=key)
+    changed = [
+        k for k in default if k.startswith("D.") and not torch.equal(with_d_grads[k], default[k])
+    ]
+    assert changed, "the G step's D weight gradients were skipped although asked for"

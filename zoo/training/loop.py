@@ -54,7 +54,8 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
         (output_dir / "config.gin").write_text(gin_config)
     betas, loss, penalty = (s.beta1, s.beta2), s.loss_fn(), s.penalty_fn()
     trainer = GANTrainer(accelerator, G, D, loss, penalty, s.disc_iters, s.learning_rate, betas,
-                         precision, s.fused_optimizer)  # fmt: skip
+                         precision, s.fused_optimizer, s.closed_form_norm_backward,
+                         s.skip_d_weight_grads)  # fmt: skip
     models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
     if s.ema_decay:
         from timm.utils import ModelEmaV3  # here: timm's import costs a second at start-up

@@ -11,7 +11,10 @@ The fast path (:mod:`zoo.training.fastpath`), each part a setting that turns it 
 this device, :mod:`zoo.training.precision`, else fp32; ``"bf16"``; ``"no"``), ``channels_last``
 (NHWC images and convolution weights), ``fused_optimizer`` (single-kernel Adam) and
 ``data_in_memory`` (the decoded dataset held as one tensor when it needs at most
-``data_in_memory_max_gb``).
+``data_in_memory_max_gb``). Two parts that change nothing but rounding are on everywhere and
+can be turned off only to measure them: ``closed_form_norm_backward`` (sBN/CBN's backward in
+closed form, :mod:`registry.modulated_batch_norm`) and ``skip_d_weight_grads`` (the G step
+backpropagates through D without D's weight gradients).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ HPARAMS = (
     "seed",
     "channels_last",
     "fused_optimizer",
+    "closed_form_norm_backward",
+    "skip_d_weight_grads",
 )
 """The scalar settings recorded with the tracker's hyperparameters."""
 
@@ -66,6 +71,8 @@ class TrainSettings:
     fused_optimizer: bool = True
     data_in_memory: bool = True
     data_in_memory_max_gb: float = 4.0
+    closed_form_norm_backward: bool = True
+    skip_d_weight_grads: bool = True
     seed: int = 0
     log_every: int = 50
     sample_every: int = 1000

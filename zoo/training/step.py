@@ -10,6 +10,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from registry.losses import GANLoss
+from registry.modulated_batch_norm import closed_form_backward
 from registry.penalties import Penalty
 from zoo.training.fastpath import autocast, make_adam
 
@@ -36,9 +37,12 @@ class GANTrainer:
         betas: tuple[float, float],
         precision: str = "no",
         fused_optimizer: bool = False,
+        closed_form_norm_backward: bool = True,
+        skip_d_weight_grads: bool = True,
     ) -> None:
         self.accelerator, self.loss, self.penalty = accelerator, loss, penalty
         self.disc_iters, self.precision = disc_iters, precision
+        self.closed_form, self.skip_d_weight_grads = closed_form_norm_backward, skip_d_weight_grads
         self.z_dim, self.g_classes = generator.z_dim, generator.num_classes
         self.d_classes = discriminator.num_classes
         opt_g = make_adam(generator.parameters(), learning_rate, betas, fused_optimizer)
@@ -59,6 +63,12 @@ class GANTrainer:
 
     def step(self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """``disc_iters`` D steps on fresh real batches, then one G step (Section 3.1)."""
+        with closed_form_backward(self.closed_form):
+            return self._step(batches)
+
+    def _step(
+        self, batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    ) -> dict[str, torch.Tensor]:
         for _ in range(self.disc_iters):
             real, real_y = next(batches)
             n = real.shape[0]
@@ -77,7 +87,8 @@ class GANTrainer:
             self.opt_d.step()
 
         z, y = self.latents(n, real_y)
-        with self.accelerator.no_sync(self.D), _frozen(self.d_params):
+        frozen = self.d_params if self.skip_d_weight_grads else []
+        with self.accelerator.no_sync(self.D), _frozen(frozen):
             with self.autocast():
                 logits = self.D(self.G(z, y), y if self.d_classes else None).float()
             g_loss = self.loss.g_loss(logits)
