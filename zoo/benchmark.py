@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import platform
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,7 @@ import registry
 from registry.losses import GANLoss, Hinge
 from registry.penalties import NoPenalty, Penalty
 from zoo.training import GANTrainer
-from zoo.training.precision import resolve_precision
+from zoo.training.precision import cpu_name, resolve_precision
 
 __all__ = [
     "FAST",
@@ -220,9 +219,7 @@ def machine(device: str) -> str:
     if device == "cuda":
         name = torch.cuda.get_device_name()
     else:
-        name = platform.processor() or "CPU"
-        models = re.findall(r"model name\s*:\s*(.+)", cpuinfo_text())
-        name = models[0].strip() if models else name
+        name = cpu_name()
         family = re.findall(r"cpu family\s*:\s*(\d+)\s+model\s*:\s*(\d+)", cpuinfo_text())
         if family:
             name += f" (family {family[0][0]} model {family[0][1]})"

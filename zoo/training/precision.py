@@ -36,6 +36,7 @@ __all__ = [
     "MARGIN",
     "PRECISIONS",
     "Decision",
+    "cpu_name",
     "cuda_has_bf16",
     "decide",
     "measure_bf16_speedup",
@@ -157,7 +158,7 @@ def _cache_key(layout: torch.memory_format) -> str:
     """The machine (CPU model and the kernels torch uses on it), torch, layout and threads."""
     return " | ".join(
         (
-            _cpu_name(),
+            cpu_name(),
             f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})",
             "channels_last" if layout == torch.channels_last else "contiguous",
             f"{torch.get_num_threads()} threads",
@@ -165,7 +166,8 @@ def _cache_key(layout: torch.memory_format) -> str:
     )
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
