@@ -68,9 +68,11 @@ class FolderLock:
         try:
             self._lock.acquire()
         except Timeout:
+            holder = self._record()
+            pid = holder["pid"] if holder else "<PID>"
             raise FolderLockedError(
-                f"{self.folder} is being written by {_describe(self._record())}: one writer per "
-                f"{self.what} folder. Wait for it to end, stop it (kill -TERM <PID>: a training "
+                f"{self.folder} is being written by {_describe(holder)}: one writer per "
+                f"{self.what} folder. Wait for it to end, stop it (kill -TERM {pid}: a training "
                 f"saves a checkpoint and exits), or write to another folder (--output)."
             ) from None
         self.took_over = self._record()

@@ -10,7 +10,9 @@ Files are written under a temporary name and renamed into place (:func:`atomic_p
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ _ADVICE = {
     errno.ESTALE: "the network folder went away while writing: remount it",
 }
 _SPACE = (errno.ENOSPC, errno.EDQUOT)
+_TORCH_WRITE_FAILURES = ("iostream error", "unexpected pos", "PytorchStreamWriter failed")
 
 
 def human_bytes(size: float) -> str:
@@ -91,13 +94,40 @@ def guarded_write(
     try:
         yield
     except BaseException as error:
-        wrap = isinstance(error, OSError) and not isinstance(error, OutputWriteError)
-        size = needed() if wrap and needed is not None and error.errno in _SPACE else None
+        cause = None if isinstance(error, OutputWriteError) else _os_error(error, target)
+        size = needed() if cause and needed is not None and cause.errno in _SPACE else None
         if partial is not None:
             _remove(partial)
-        if wrap:
-            raise OutputWriteError(_message(error, target, size, then)) from error
+        if cause is not None:
+            raise OutputWriteError(_message(cause, target, size, then)) from error
         raise
+
+
+def _os_error(error: BaseException, target: Path) -> OSError | None:
+    """The OS error behind a failed write: ``error`` itself, or, for torch's serializer (which
+    reports a full disk as ``RuntimeError: ... unexpected pos``), what writing to the folder
+    gives now."""
+    if isinstance(error, OSError):
+        return error
+    if isinstance(error, RuntimeError) and any(m in str(error) for m in _TORCH_WRITE_FAILURES):
+        return _probe(target.parent) or OSError(errno.EIO, os.strerror(errno.EIO), str(target))
+    return None
+
+
+def _probe(folder: Path) -> OSError | None:
+    """The error that writing 64 kB into ``folder`` raises (None if it succeeds)."""
+    probe = folder / ".write_probe"
+    try:
+        with open(probe, "wb") as file:
+            file.write(bytes(1 << 16))
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as error:
+        return error
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+    return None
 
 
 @contextmanager
