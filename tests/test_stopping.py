@@ -8,13 +8,15 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file
-from trainer_process import start_training, train_here, wait_for
+from trainer_process import ROOT, start_training, tiny_study, train_here, wait_for
 
 from zoo.training import checkpoints
 
@@ -97,3 +99,44 @@ def test_a_second_signal_stops_at_once_and_leaves_no_half_written_checkpoint(
     capsys.readouterr()
     assert train_here(out, 6) == 0
     assert f"Resuming from {directory / 'step_00000002'} at step 2." in capsys.readouterr().out
+
+
+def test_a_signal_to_one_process_stops_every_process_at_the_same_step(tmp_path, run_two_processes):
+    """Under torchrun, SIGTERM reaching rank 1 alone during step 2: both ranks stop after
+    step 2 with the one checkpoint step 2; rank 0 held the folder's lock for both."""
+    run_two_processes(Path(__file__).with_name("multiprocess_stop.py"), tmp_path)
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_00000002"
+    for rank in (0, 1):
+        assert (tmp_path / f"stopped_rank{rank}.txt").read_text() == (
+            f"stopped by SIGTERM at step 2 of 1000: checkpoint {checkpoint} written."
+        )
+    assert checkpoints.latest(tmp_path / "run" / "checkpoints") == checkpoint
+    assert checkpoints.find_damage(checkpoint) is None
+    holders = [(tmp_path / f"holder_rank{rank}.txt").read_text() for rank in (0, 1)]
+    assert holders[0] == holders[1]
+
+
+def test_ctrl_c_to_a_study_stops_its_training_with_a_checkpoint(tmp_path):
+    """The study forwards SIGINT to its training (in a session of its own), which saves a
+    checkpoint and stops; the study exits 130 and the run stays unfinished, to resume."""
+    output = tmp_path / "study"
+    study = subprocess.Popen(
+        [sys.executable, "-m", "zoo.cli.study", "run", "--gin", str(tiny_study(tmp_path, 100_000)),
+         "--output", str(output)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    run_dir = output / "runs" / "norm=bn,seed=0"
+    wait_for(run_dir / "checkpoints" / "step_00000002", study)
+    study.send_signal(signal.SIGINT)
+    _, err = study.communicate(timeout=120)
+    assert study.returncode == 130, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("error: norm=bn,seed=0 was stopped by SIGINT; it stays unfinished")
+    ), err
+    log = (run_dir / "train.log").read_text()
+    step = int(re.search(r"stopped by SIGINT at step (\d+) of 100000", log)[1])
+    assert checkpoints.latest(run_dir / "checkpoints").name == f"step_{step:08d}"
+    assert not (run_dir / "result.json").exists()  # unfinished, not failed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trainer_process import train_args, train_here
+from trainer_process import tiny_study, train_here
 
 import registry
 import zoo
@@ -150,13 +150,7 @@ def test_a_real_full_disk_at_a_checkpoint(tmp_path, capsys):
 
 
 def test_a_study_that_cannot_write_its_table_is_one_line(tmp_path, monkeypatch, capsys):
-    gin_file = tmp_path / "tiny.gin"
-    bindings = train_args(tmp_path, 2)[1:-2:2]  # the --bind values, not --output
-    gin_file.write_text(
-        'study.grid.name = "tiny"\nstudy.grid.base = ["quickstart.gin"]\n'
-        'study.grid.axes = {"norm": {"bn": "norms/bn.gin"}}\nstudy.grid.seeds = [0]\n'
-        f"study.grid.bindings = {bindings!r}\n"
-    )
+    gin_file = tiny_study(tmp_path, 2)
     output = tmp_path / "study"
 
     def results_table(self, target):

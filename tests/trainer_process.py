@@ -1,5 +1,6 @@
 """Helpers for tests that train a tiny run through ``python -m zoo.cli.train`` (in a process of
-its own, to be signalled or locked against) or through :func:`zoo.cli.train.main` in this one."""
+its own, to be signalled or locked against) or through :func:`zoo.cli.train.main` in this one,
+and a one-run study of it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ def train_args(out: Path, steps: int, *extra: str) -> list[str]:
         *extra,
     ]
     return [a for b in bindings for a in ("--bind", b)] + ["--output", str(out)]
+
+
+def tiny_study(folder: Path, steps: int) -> Path:
+    """A study gin file of one run: the tiny run of :func:`train_args` with BN."""
+    bindings = train_args(folder, steps)[1:-2:2]  # the --bind values, not --output
+    path = folder / "tiny_study.gin"
+    path.write_text(
+        'study.grid.name = "tiny"\nstudy.grid.base = ["quickstart.gin"]\n'
+        'study.grid.axes = {"norm": {"bn": "norms/bn.gin"}}\nstudy.grid.seeds = [0]\n'
+        f"study.grid.bindings = {bindings!r}\n"
+    )
+    return path
 
 
 def start_training(out: Path, steps: int = 100_000, *extra: str) -> subprocess.Popen:
