@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 
 import torch
 from accelerate import Accelerator
@@ -89,10 +89,5 @@ class GracefulStop:
             self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._restore()
