@@ -1,16 +1,22 @@
 """Real batches for training: a seeded order that a resumed run repeats exactly, held in memory
-for small datasets, otherwise streamed by a DataLoader."""
+for small datasets, read by index lookups from a prepared cache, otherwise streamed by a
+DataLoader."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from zoo.training.fastpath import InMemoryBatches, fits_in_memory
+from zoo.training.fastpath import InMemoryBatches, PreparedBatches, fits_in_memory
 
-__all__ = ["EpochBatches", "real_batches"]
+__all__ = ["EpochBatches", "real_batches", "resolve_workers"]
+
+MAX_AUTO_WORKERS = 8
+PREFETCH_BATCHES = 4
+"""Batches each DataLoader worker keeps ready (JPEG sizes vary; a few in hand absorb it)."""
 
 
 class EpochBatches(Sampler[list[int]]):
@@ -43,23 +49,43 @@ class EpochBatches(Sampler[list[int]]):
             batch = (epoch + 1) * self.per_epoch
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def resolve_workers(num_workers: int | str, device: torch.device) -> int:
+    """``train.num_workers`` as a count. ``"auto"``: on CUDA the cores minus one (at most
+    :data:`MAX_AUTO_WORKERS`), so decoding runs beside the GPU's step; elsewhere 0, since the
+    CPU's step already uses every core and workers slowed it (``results/speed/``)."""
+    if num_workers == "auto":
+        return min(MAX_AUTO_WORKERS, max(0, _cores() - 1)) if device.type == "cuda" else 0
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"train.num_workers = {num_workers!r}: a whole number >= 0, or 'auto'.")
+    return num_workers
+
+
 def real_batches(
     data: Dataset,
     sampler: EpochBatches,
     device: torch.device,
     memory_format: torch.memory_format,
     in_memory_max_gb: float | None,
-    num_workers: int,
+    num_workers: int | str,
 ) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], str]:
     """(images, labels) batches on ``device`` in ``sampler``'s order, and how they are read:
     from one tensor in memory when the dataset needs at most ``in_memory_max_gb`` (None: never),
-    else from a DataLoader with ``num_workers``."""
+    else by index lookups in a prepared cache (no workers), else from a DataLoader with
+    ``num_workers`` (:func:`resolve_workers`)."""
     if in_memory_max_gb is not None and fits_in_memory(data, in_memory_max_gb):
         return InMemoryBatches.load(data, device, memory_format).batches(sampler), "in memory"
-    loader = DataLoader(
-        data, batch_sampler=sampler, num_workers=num_workers, pin_memory=device.type == "cuda"
-    )
-    return _to_device(iter(loader), device, memory_format), f"streamed ({num_workers} workers)"
+    if hasattr(data, "raw_batch"):
+        reading = f"prepared cache {getattr(data, 'folder', '')} (index lookups)"
+        return PreparedBatches(data, device, memory_format).batches(sampler), reading
+    workers = resolve_workers(num_workers, device)
+    extra = {"persistent_workers": True, "prefetch_factor": PREFETCH_BATCHES} if workers else {}
+    loader = DataLoader(data, batch_sampler=sampler, num_workers=workers,
+                        pin_memory=device.type == "cuda", **extra)  # fmt: skip
+    return _to_device(iter(loader), device, memory_format), f"streamed ({workers} workers)"
 
 
 def _to_device(
