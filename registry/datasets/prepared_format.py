@@ -64,8 +64,8 @@ COMPARED = {
     "resolution": "resolution",
     "channels": "channels",
     "factory": "source dataset",
-    "options": "source options",
     "count": "image count of the source",
+    "options": "source option",
     "num_classes": "number of classes",
 }
 """The request's fields a cache must match, with the words a refusal uses for them."""
@@ -105,8 +105,17 @@ def mismatch(manifest: dict[str, Any], request: dict[str, Any]) -> str | None:
     """The first field of :data:`COMPARED` that ``request`` sets differently from ``manifest``,
     in words (``resolution is 128 in the cache, 64 asked``), or None."""
     for key, words in COMPARED.items():
-        if key in request and manifest.get(key) != request[key]:
+        if key not in request or manifest.get(key) == request[key]:
+            continue
+        if key != "options":
             return f"{words} is {manifest.get(key)!r} in the cache, {request[key]!r} asked"
+        cached, asked = manifest.get(key) or {}, request[key]
+        for option in sorted(set(cached) | set(asked)):
+            if option == "files" and cached.get(option) != asked.get(option):
+                return "the image files are not those it was made from (same count, other names)"
+            if cached.get(option) != asked.get(option):
+                was, now = cached.get(option), asked.get(option)
+                return f"{words} {option} is {was!r} in the cache, {now!r} asked"
     return None
 
 

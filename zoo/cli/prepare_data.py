@@ -16,6 +16,7 @@ Rerunning after an interrupt resumes; a finished cache is left as it is.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import shlex
 import sys
@@ -39,6 +40,11 @@ def source_dataset(gin_files: list[str], bindings: list[str], split: str) -> Ima
         raise ValueError(
             "train.dataset is already a prepared cache (dataset.prepared); pass the config that "
             "names the dataset it was made from."
+        )
+    if "prepared" not in inspect.signature(registry.get("dataset", name)).parameters:
+        raise ValueError(
+            f"dataset.{name} cannot be prepared: it reads no image files (its images are made "
+            f"in memory, or it is a plugin without a prepared= parameter)."
         )
     return registry.create("dataset", name, split=split, prepared=False)
 
