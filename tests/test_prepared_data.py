@@ -420,3 +420,33 @@ def test_auto_workers():
     zoo.parse(bindings=["train.num_workers = 'lots'"])
     with pytest.raises(zoo.ConfigError, match="num_workers"):
         check_settings()
+
+
+def test_bench_data_prints_both_paths_and_the_need(capsys):
+    from zoo.cli.bench import main as bench_main
+
+    argv = ["data", "--images", "40", "--size", "60", "45", "--resolutions", "32", "--rounds", "1"]
+    argv += ["--seconds", "0.01", "--batch-size", "8", "--workers", "2", "--storage-images", "64"]
+    argv += ["--skip-training"]  # its G steps take seconds
+    assert bench_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "40 JPEGs of 60x45" in out and "| 32 | " in out
+    assert "prepare 40 images at 32 px: 1 worker" in out and "2 workers" in out
+    assert "| .npy memmap |" in out and "| Arrow |" in out
+    assert "batch 64 x disc_iters 2 = 128 real images per G step" in out and "| 10 | 1280 |" in out
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cache_batches_on_the_gpu_equal_streamed_ones(folder, tmp_path):
+    """On the GPU the cache's uint8 batches are scaled there, to exactly the CPU's values."""
+    streamed = D.image_folder(folder, resolution=16, prepared=False)
+    D.prepare(streamed, tmp_path / "cache", workers=1, progress=False)
+    cuda, layout = torch.device("cuda"), torch.channels_last
+    sampler = EpochBatches(len(streamed), 5, seed=0, rank=0, world=1)
+    lookups = real_batches(D.prepared(tmp_path / "cache"), sampler, cuda, layout, None, 0)[0]
+    loaded = real_batches(streamed, sampler, cuda, layout, None, 0)[0]
+    for _ in range(5):
+        (x, y), (x2, y2) = next(lookups), next(loaded)
+        assert x.device.type == "cuda" and x.is_contiguous(memory_format=layout)
+        assert torch.equal(x, x2) and torch.equal(y, y2)

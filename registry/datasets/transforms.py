@@ -31,8 +31,9 @@ TRANSFORM_VERSION = 1
 
 
 def to_unit_range(image: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels in [0, 255] as floats in [-1, 1]."""
-    return image.float() / 127.5 - 1.0
+    """uint8 pixels in [0, 255] as floats in [-1, 1] (``x / 127.5 - 1``, in place on a new
+    float32 copy that keeps the input's memory layout)."""
+    return image.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
 def resized_size(height: int, width: int, resolution: int) -> tuple[int, int]:

@@ -82,16 +82,24 @@ class InMemoryBatches:
 @dataclass
 class PreparedBatches:
     """Batches of a prepared cache (``dataset.raw_batch``, a lookup in its memory map) in the
-    order of ``sampler``, in the training process, without workers: the uint8 batch goes to
-    ``device`` and is scaled to [-1, 1] there, giving exactly the images a ``DataLoader`` over
-    the same sampler would."""
+    order of ``sampler``, in the training process, without workers. The uint8 batch goes to
+    ``device`` in its memory layout and is scaled to [-1, 1] there: on the CPU by
+    ``to_unit_range``, elsewhere through a table of ``to_unit_range``'s 256 CPU values (a GPU
+    divides by a scalar as a multiply, which can differ in the last bit), so the images are
+    exactly those a ``DataLoader`` over the same sampler would give."""
 
     dataset: Any
     device: torch.device
     memory_format: torch.memory_format = torch.contiguous_format
 
     def batches(self, sampler: Sampler[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        levels = to_unit_range(torch.arange(256, dtype=torch.uint8)).to(self.device)
         for indices in sampler:
             images, labels = self.dataset.raw_batch(indices)
-            images = to_unit_range(images.to(self.device, non_blocking=True))
-            yield images.contiguous(memory_format=self.memory_format), labels.to(self.device)
+            images = images.to(self.device, non_blocking=True)
+            images = images.contiguous(memory_format=self.memory_format)
+            if self.device.type == "cpu":
+                images = to_unit_range(images)
+            else:
+                images = levels[images.long()].contiguous(memory_format=self.memory_format)
+            yield images, labels.to(self.device)
