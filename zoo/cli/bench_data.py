@@ -121,9 +121,11 @@ def storage_rates(folder: Path, count: int, resolution: int, batch_size: int) ->
 
 
 def cpu_training_rates(folder: Path, args: argparse.Namespace, workers: int) -> dict:
-    """G-steps/s of a CPU training step (SNDCGAN-32 width 0.25, the quickstart model) fed by
-    the trainer's streamed path with 0 and with ``workers`` DataLoader workers, interleaved:
-    from the JPEGs at 32 px, and from a dataset held as a tensor (nothing to decode)."""
+    """Median G-steps/s of a CPU training step (SNDCGAN-32 width 0.25, the quickstart model)
+    fed by the trainer's streamed path with 0 and with ``workers`` DataLoader workers: from the
+    JPEGs at 32 px, and from a dataset held as a tensor (nothing to decode). Each round starts
+    a fresh loader per setting and times ``--train-steps`` after one warm-up step (so no idle
+    loader's workers run during another's timing)."""
     from accelerate import Accelerator
 
     from registry.datasets import image_folder, synthetic
@@ -136,19 +138,21 @@ def cpu_training_rates(folder: Path, args: argparse.Namespace, workers: int) -> 
         "JPEGs": image_folder(folder, resolution=32, prepared=False),
         "tensor": synthetic(num_samples=4096, resolution=32),
     }
-    out = {}
-    for name, data in sources.items():
-        loaders, steps = {}, {}
-        for n in (0, workers):
+    rates = {(name, n): [] for name in sources for n in (0, workers)}
+    for _ in range(args.rounds):
+        for name, n in rates:
+            data = sources[name]
             sampler = EpochBatches(len(data), args.batch_size, seed=0, rank=0, world=1)
             cpu, layout = torch.device("cpu"), torch.channels_last
-            loaders[n] = real_batches(data, sampler, cpu, layout, None, n)[0]
-            steps[n] = (trainer.step(loaders[n]) for _ in iter(int, 1))  # a G step per item
-        out[name] = interleaved(steps, 1, args.rounds, 3 * args.seconds)
-        for stream in (*steps.values(), *loaders.values()):
-            stream.close()  # stops the DataLoader's workers
+            batches = real_batches(data, sampler, cpu, layout, None, n)[0]
+            trainer.step(batches)
+            start = time.perf_counter()
+            for _ in range(args.train_steps):
+                trainer.step(batches)
+            rates[name, n].append(args.train_steps / (time.perf_counter() - start))
+            batches.close()  # stops the DataLoader's workers
     torch.set_num_threads(1)
-    return out
+    return {key: sorted(r)[len(r) // 2] for key, r in rates.items()}
 
 
 def _print_paths(rates: dict[int, dict[str, float]]) -> None:
@@ -239,8 +243,9 @@ def _print_cpu_workers(folder: Path, args: argparse.Namespace) -> None:
     )
     print(f"| data | 0 workers | {workers} workers | ratio |")
     print("| --- | --- | --- | --- |")
-    for name, r in rates.items():
-        print(f"| {name} | {r[0]:.2f} | {r[workers]:.2f} | {r[workers] / r[0]:.2f}x |")
+    for name in ("JPEGs", "tensor"):
+        none, some = rates[name, 0], rates[name, workers]
+        print(f"| {name} | {none:.2f} | {some:.2f} | {some / none:.2f}x |")
 
 
 def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -258,6 +263,7 @@ def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="seconds per path and round")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="to prepare with")
     parser.add_argument("--storage-images", type=int, default=2048)
+    parser.add_argument("--train-steps", type=int, default=10, help="timed CPU training steps")
     parser.add_argument("--skip-training", action="store_true", help="no CPU training section")
     parser.add_argument("--gin", nargs="+", default=["imagenet_pcgan_sbn.gin"], metavar="FILE")
     parser.add_argument("--bind", action="append", default=[], metavar="BINDING")
