@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
 import struct
 from pathlib import Path
 
@@ -219,7 +221,7 @@ def test_training_from_the_cache_equals_streaming(folder, tmp_path, capsys):
         zoo.parse(bindings=_tiny_training(tmp_path / name, folder, **extra))
         runs.append(train())
     out = capsys.readouterr().out
-    assert "data=streamed (0 workers)" in out and "data=prepared cache" in out
+    assert re.search(r"data=streamed \(\d workers\)", out) and "data=prepared cache" in out
     for role in ("generator", "discriminator"):
         a, b = runs[0][role].state_dict(), runs[1][role].state_dict()
         for key in a:
@@ -406,13 +408,15 @@ def test_the_command_prepares_what_the_training_config_names(folder, tmp_path, c
     assert "synthetic" in capsys.readouterr().err
 
 
-def test_auto_workers():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_workers("auto", cpu) == 0
-    assert 0 <= resolve_workers("auto", cuda) <= 8
-    assert resolve_workers(3, cpu) == 3
+def test_auto_workers(folder):
+    """``auto``: none for data held in memory as tensors, the cores minus one (at most 8) for
+    data decoded per item."""
+    files, tensors = D.image_folder(folder, prepared=False), D.synthetic(num_samples=8)
+    assert resolve_workers("auto", tensors) == 0
+    assert resolve_workers("auto", files) == min(8, len(os.sched_getaffinity(0)) - 1)
+    assert resolve_workers(3, tensors) == 3
     with pytest.raises(ValueError, match="'auto'"):
-        resolve_workers("many", cpu)
+        resolve_workers("many", files)
     zoo.parse(bindings=["train.dataset = @dataset.synthetic"])
     from zoo.runs import check_settings
 

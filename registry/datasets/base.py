@@ -79,6 +79,9 @@ class ImageDataset(Dataset):
     """
 
     source: Source | None = None
+    held_in_memory = False
+    """True when items are cut from tensors in memory (nothing to decode: DataLoader workers
+    do not pay, :func:`zoo.training.data.resolve_workers`)."""
 
     def __init__(
         self, *, name: str, split: str, resolution: int, channels: int, num_classes: int
@@ -119,6 +122,8 @@ class ImageDataset(Dataset):
 class TensorImageDataset(ImageDataset):
     """Images held in one tensor, transformed per item: uint8 in [0, 255] (``transform`` maps
     uint8 to uint8, then the item is scaled to [-1, 1]) or float in [-1, 1]."""
+
+    held_in_memory = True
 
     def __init__(
         self,

@@ -11,6 +11,10 @@ parameters that row implies. Default repositories (override with ``hf_path``):
   ``data_dir`` (or ``hf_path``) for the full set.
 * ``imagenet128``: ``ILSVRC/imagenet-1k`` (``image``/``label``; gated: accept its terms and
   ``hf auth login``; train 1.28M, validation 50k used as test).
+
+Each factory also takes ``prepared``: served from a prepared uint8 cache
+(``scripts/prepare_data.py``) next to ``data_dir`` or the ``datasets`` cache's copy, or in a
+folder given (:mod:`registry.datasets.prepared_reader`).
 """
 
 from __future__ import annotations

@@ -12,11 +12,10 @@ While being prepared the folder holds ``preparing.json`` (the request) and ``chu
 line per finished chunk with its sha256), which a rerun resumes from.
 
 Why ``.npy`` memory maps and not Arrow (``datasets`` ``save_to_disk`` with a fixed-shape uint8
-``Array3D`` feature): served in random batches of 64 at 128 px, a ``.npy`` memory map gave
-145k images/s and the Arrow dataset 4.2k (34x fewer; it also returns int64 arrays that need a
-cast); writing 2048 such images took 0.4 s against 2.2 s (``python scripts/bench.py data``,
-shared 2-core AMD EPYC, ``results/speed/data_epyc.txt``). A memory map is also written in
-place by parallel workers, chunk by chunk, which makes an interrupted preparation resumable.
+``Array3D`` feature): measured by ``python scripts/bench.py data`` (``results/speed/README.md``),
+random batches of 64 at 128 px came about 70x faster from the memory map, Arrow returned int64
+arrays that need a cast, and writing took it 5x longer. A memory map is also written in place
+by parallel workers, chunk by chunk, which makes an interrupted preparation resumable.
 """
 
 from __future__ import annotations

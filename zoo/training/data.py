@@ -53,12 +53,13 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def resolve_workers(num_workers: int | str, device: torch.device) -> int:
-    """``train.num_workers`` as a count. ``"auto"``: on CUDA the cores minus one (at most
-    :data:`MAX_AUTO_WORKERS`), so decoding runs beside the GPU's step; elsewhere 0, since the
-    CPU's step already uses every core and workers slowed it (``results/speed/``)."""
+def resolve_workers(num_workers: int | str, data: Dataset) -> int:
+    """``train.num_workers`` as a count. ``"auto"``: 0 for a dataset held in memory as tensors
+    (nothing to decode: workers only add copies), else the cores minus one, at most
+    :data:`MAX_AUTO_WORKERS`, so that decoding overlaps the step, on a GPU and on a CPU alike
+    (measured by ``python scripts/bench.py data``: ``results/speed/README.md``)."""
     if num_workers == "auto":
-        return min(MAX_AUTO_WORKERS, max(0, _cores() - 1)) if device.type == "cuda" else 0
+        return 0 if getattr(data, "held_in_memory", False) else min(MAX_AUTO_WORKERS, _cores() - 1)
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
         raise ValueError(f"train.num_workers = {num_workers!r}: a whole number >= 0, or 'auto'.")
     return num_workers
@@ -81,7 +82,7 @@ def real_batches(
     if hasattr(data, "raw_batch"):
         reading = f"prepared cache {getattr(data, 'folder', '')} (index lookups)"
         return PreparedBatches(data, device, memory_format).batches(sampler), reading
-    workers = resolve_workers(num_workers, device)
+    workers = resolve_workers(num_workers, data)
     extra = {"persistent_workers": True, "prefetch_factor": PREFETCH_BATCHES} if workers else {}
     loader = DataLoader(data, batch_sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", **extra)  # fmt: skip

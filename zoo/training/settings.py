@@ -18,8 +18,8 @@ backpropagates through D without D's weight gradients).
 
 Real batches (:mod:`zoo.training.data`): in memory as above, else index lookups in a prepared
 cache (``scripts/prepare_data.py``), else a DataLoader with ``num_workers`` processes
-(``"auto"``: the cores minus one, at most 8, on CUDA; 0 on a CPU, where workers only take
-cores from the step).
+(``"auto"``: the cores minus one, at most 8, for data decoded per item; 0 for data held in
+memory as tensors).
 """
 
 from __future__ import annotations
