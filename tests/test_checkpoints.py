@@ -17,6 +17,7 @@ from accelerate import Accelerator
 
 import registry
 import zoo
+from zoo.errors import OutputWriteError
 from zoo.training import checkpoints, train
 from zoo.training.step import GANTrainer
 
@@ -190,11 +191,13 @@ def _full_disk(path: os.PathLike) -> OSError:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
-def _fail_writes_of_the_step_4_save(monkeypatch, which: str) -> None:
+def _fail_writes_of_the_step_4_save(monkeypatch, which: str) -> list[list[str]]:
     """Make the save of step 4 stop part-way like a full disk: the first half of one file's
     bytes is written, then ``OSError(ENOSPC)``. ``which``: the optimizer state (written by
-    Accelerate with ``torch.save``, after the weights) or the trainer state (the last file)."""
+    Accelerate with ``torch.save``, after the weights) or the trainer state (the last file).
+    Returns a list that gets the partial folder's file names at the moment of failure."""
     failing_dir = ".partial_step_00000004"
+    seen: list[list[str]] = []
     if which == "optimizer":
         real_save = torch.save
 
@@ -205,6 +208,7 @@ def _fail_writes_of_the_step_4_save(monkeypatch, which: str) -> None:
             buffer = io.BytesIO()
             real_save(obj, buffer, *args, **kwargs)
             path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+            seen.append(sorted(p.name for p in path.parent.iterdir()))
             raise _full_disk(path)
 
         monkeypatch.setattr(torch, "save", save)
@@ -215,27 +219,33 @@ def _fail_writes_of_the_step_4_save(monkeypatch, which: str) -> None:
             if self.parent.name != failing_dir or self.name != checkpoints.STATE_FILE:
                 return real_write_text(self, data, *args, **kwargs)
             real_write_text(self, data[: len(data) // 2], *args, **kwargs)
+            seen.append(sorted(p.name for p in self.parent.iterdir()))
             raise _full_disk(self)
 
         monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+    return seen
 
 
 @pytest.mark.parametrize("which", ["optimizer", "trainer_state"])
 def test_interrupted_save_keeps_the_previous_checkpoint_and_resumes_from_it(
     run, tmp_path, monkeypatch, capsys, which
 ):
-    """A save that fails part-way (disk full while writing one file) stops the run; the half
-    folder is never a checkpoint (not listed, not restored, not moved aside as damaged), the
-    step-2 checkpoint stays intact, and the same command resumes from step 2 and ends exactly
-    where the uninterrupted run ends."""
+    """A save that fails part-way (disk full while writing one file) stops the run with one
+    error naming the intact checkpoint; the half folder is removed (never a checkpoint: not
+    listed, not restored, not moved aside as damaged), the step-2 checkpoint stays intact, and
+    the same command resumes from step 2 and ends exactly where the uninterrupted run ends."""
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        _fail_writes_of_the_step_4_save(patch, which)
-        with pytest.raises(OSError, match="No space left on device"):
+        seen = _fail_writes_of_the_step_4_save(patch, which)
+        with pytest.raises(OutputWriteError, match="No space left on device") as raised:
             _train(out)
     directory = out / "checkpoints"
-    half = directory / ".partial_step_00000004"
-    assert (half / "model.safetensors").is_file(), "the save did not get part-way"
+    assert seen and "model.safetensors" in seen[0], "the save did not get part-way"
+    message = str(raised.value)
+    assert f"could not write {directory / 'step_00000004'}" in message
+    assert f"The newest complete checkpoint, {directory / 'step_00000002'}, is intact" in message
+    assert "the write needs about" in message and "free there" in message
+    assert not (directory / ".partial_step_00000004").exists(), "the partial save was left"
     assert [p.name for p in checkpoints.list_checkpoints(directory)] == ["step_00000002"], (
         "a half-written save is listed as a checkpoint"
     )

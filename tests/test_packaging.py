@@ -11,26 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = {"registry", "zoo", "scripts"}
 
 
-def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    """Inside ``try: ... except ImportError`` (an optional import)."""
-    while node in parents:
-        node = parents[node]
-        if isinstance(node, ast.Try) and any(
-            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
-            for h in node.handlers
-        ):
-            return True
-    return False
-
-
 def _imported_modules() -> set[str]:
     modules = set()
     for folder in ("registry", "zoo", "scripts"):
         for path in (ROOT / folder).rglob("*.py"):
             tree = ast.parse(path.read_text())
-            parents = {
-                child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)
-            }
             for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
@@ -38,8 +23,7 @@ def _imported_modules() -> set[str]:
                     names = [node.module]
                 else:
                     continue
-                if not _guarded(node, parents):
-                    modules.update(name.split(".")[0] for name in names)
+                modules.update(name.split(".")[0] for name in names)  # optional ones too
     return modules - FIRST_PARTY - set(sys.stdlib_module_names) - {"__future__"}
 
 
@@ -52,7 +36,7 @@ def test_every_imported_package_is_declared():
     declared = {_normalized(re.split(r"[<>=!~;\[ ]", d)[0]) for d in project["dependencies"]}
     distributions = packages_distributions()
     imported = _imported_modules()
-    assert {"numpy", "pandas", "PIL", "tqdm", "torch"} <= imported  # the scan sees them
+    assert {"numpy", "pandas", "PIL", "tqdm", "torch", "httpx"} <= imported  # the scan sees them
     undeclared = {
         module: distributions.get(module, [module])
         for module in imported

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from zoo.config import GIN_DIR
+from zoo.errors import FolderLockedError
+from zoo.folder_lock import FolderLock
 from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
 from zoo.study.runner import (
     InProcessExecutor,
@@ -114,7 +116,7 @@ def test_a_killed_training_stops_the_study_and_stays_unfinished(tmp_path):
     def killed(run, run_dir):
         return Outcome(-9)
 
-    with pytest.raises(StudyError, match="signal 9"):
+    with pytest.raises(StudyError, match="stopped by SIGKILL"):
         run_study(grid, tmp_path, killed, echo=lambda _: None)
     assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
     fake = FakeTrainer()
@@ -178,7 +180,7 @@ def test_a_killed_run_stops_parallel_workers_from_starting_more(tmp_path):
         _fake_trained(run_dir, fid=1.0)
         return Outcome(0)
 
-    with pytest.raises(StudyError, match="signal 15"):
+    with pytest.raises(StudyError, match="stopped by SIGTERM"):
         run_study(grid, tmp_path, first_killed, jobs=2, echo=lambda _: None)
     assert sorted(calls) == sorted([first.id, second.id])  # no new run after the kill
     assert run_state(first, tmp_path / "runs" / first.id) == "unfinished"
@@ -408,3 +410,10 @@ def test_subprocess_executor_trains_a_real_run_and_records_a_failing_one(
     assert rows["data=ok,seed=0"]["status"] == "done" and rows["data=ok,seed=0"]["steps"] == "2"
     assert rows["data=broken,seed=0"]["status"] == "failed"
     assert reason in rows["data=broken,seed=0"]["error"]
+
+
+def test_a_study_folder_has_one_runner(tmp_path):
+    """A second ``study run`` into a folder in use stops before writing anything."""
+    with FolderLock(tmp_path, "study"), pytest.raises(FolderLockedError, match="study folder"):
+        run_study(_tiny_grid(), tmp_path, FakeTrainer(), check_configs=False)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "study.json").exists()

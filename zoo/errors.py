@@ -5,7 +5,9 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "ChecksumError",
+    "FolderLockedError",
     "NotPublishedError",
+    "OutputWriteError",
     "UnknownModelError",
     "WeightsNotAvailableError",
     "ZooError",
@@ -30,6 +32,15 @@ class CheckpointError(ZooError, ValueError):
 
 class ChecksumError(CheckpointError):
     """A weight file whose sha256 differs from the one the catalog pins."""
+
+
+class FolderLockedError(ZooError):
+    """A run or study folder that another process is writing (:mod:`zoo.training.run_lock`)."""
+
+
+class OutputWriteError(ZooError, OSError):
+    """A write into an output folder failed (full disk, read-only or vanished folder); its
+    partial files were removed (:mod:`zoo.writing`)."""
 
 
 class NotPublishedError(ZooError, LookupError):

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from registry.architectures import Generator
+from zoo.writing import atomic_path
 
 __all__ = [
     "generate",
@@ -49,9 +50,10 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     from torchvision.utils import save_image  # torchvision takes seconds to import
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or max(1, round(images.shape[0] ** 0.5))
-    save_image(images.detach().float().cpu(), path, nrow=nrow, normalize=True, value_range=(-1, 1))
+    images = images.detach().float().cpu()
+    with atomic_path(path) as partial:
+        save_image(images, partial, nrow=nrow, normalize=True, value_range=(-1, 1), format="PNG")
     return path
 
 
@@ -170,10 +172,8 @@ def save_npz(batches: Iterator[torch.Tensor], num: int, path: str | Path) -> Pat
             array = np.empty((num, *pixels.shape[1:]), dtype=np.uint8)
         array[start : start + len(pixels)] = pixels
         start += len(pixels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial.npz")
-    np.savez(partial, arr_0=array)
-    partial.replace(path)
+    with atomic_path(path) as partial, open(partial, "wb") as file:
+        np.savez(file, arr_0=array)
     return path
 
 
@@ -187,7 +187,8 @@ def save_pngs(batches: Iterator[torch.Tensor], directory: str | Path) -> int:
     for batch in batches:
         for pixels in to_uint8(batch):
             image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-            image.save(directory / f"{count:06d}.png")
+            with atomic_path(directory / f"{count:06d}.png") as partial:
+                image.save(partial, format="PNG")
             count += 1
     return count
 
@@ -232,6 +233,7 @@ def save_gif(images: torch.Tensor, path: str | Path, duration_ms: int = 100) -> 
 
     frames = [Image.fromarray(p.squeeze(-1) if p.shape[-1] == 1 else p) for p in to_uint8(images)]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    with atomic_path(path) as partial:
+        frames[0].save(partial, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=duration_ms, loop=0)  # fmt: skip
     return path

@@ -24,14 +24,9 @@ __all__ = ["load_source"]
 
 def _hub_errors() -> tuple[type[BaseException], ...]:
     """What ``load_dataset`` raises when a Hub dataset cannot be had (offline, absent, gated)."""
-    errors: tuple[type[BaseException], ...] = (OSError,)  # Hub, HTTP and cache errors.
-    try:
-        import httpx
+    import httpx  # huggingface_hub's HTTP client
 
-        errors += (httpx.HTTPError,)
-    except ImportError:  # pragma: no cover - httpx comes with huggingface_hub >= 1.0
-        pass
-    return errors
+    return (OSError, httpx.HTTPError)  # Hub, HTTP and cache errors
 
 
 def _hub_not_found(

@@ -14,7 +14,9 @@ checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv`` and its
 both at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
 tables and figures. ``train.mixed_precision = 'auto'`` is decided once per study (recorded in
 ``OUTPUT/study.json``; ``--auto-precision`` sets it), so a study resumed on another machine
-trains every run in the same precision.
+trains every run in the same precision. One study writes a folder at a time; Ctrl-C or
+SIGTERM makes the running trainings save a checkpoint and stop (exit 130 / 143; rerun to
+resume).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import sys
 from pathlib import Path
 
-from zoo import ConfigError
+from zoo import ConfigError, ZooError
 from zoo.errors import one_line
 from zoo.study import GridError, StudyError, load_grid, make_executor, run_study
 from zoo.study.executors import LAUNCHERS
@@ -162,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, GridError, StudyError, OSError, ValueError) as error:
+    except (ConfigError, GridError, StudyError, ZooError, OSError, ValueError) as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)  # 130 / 143 when a signal stopped the study
 
 
 if __name__ == "__main__":

@@ -9,19 +9,25 @@ folder's config.gin reproduces the run: ``python scripts/train.py --gin RUN/conf
 whose config differs from the run's is refused before anything is written, except for the
 settings that may change on resume (``zoo.runs.RESUMABLE``: steps, learning rate, intervals...),
 which are applied and recorded in config.gin.
+
+Ctrl-C (SIGINT) or SIGTERM (a scheduler, preemption) finishes the current step, writes a
+checkpoint and exits with 130 / 143, printing the command that resumes; a second one stops at
+once (the newest complete checkpoint stays). Only one training writes a run folder at a time.
+A write that fails (a full disk...) is one line naming what is intact; exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 import zoo
 from registry import RegistryError
 from zoo.config import GIN_DIR
 from zoo.errors import one_line
-from zoo.runs import prepare_run
-from zoo.training import TrainingDiverged, train
+from zoo.runs import PreparedRun, prepare_run
+from zoo.training import TrainingDiverged, TrainingStopped, checkpoints, train
 
 QUICKSTART = GIN_DIR / "quickstart.gin"
 
@@ -66,14 +72,21 @@ def main(argv: list[str] | None = None) -> int:
     bindings = list(args.bind)
     if args.output:
         bindings.append(f"train.output_dir = {str(args.output)!r}")
+    run = None
     try:
         run = prepare_run(args.gin or [QUICKSTART], bindings)
         for key, (old, new) in run.changes.items():
             print(f"changed on resume: {key}: {old} -> {new}")
         result = train(gin_config=run.config)
+    except TrainingStopped as stopped:
+        print(f"{stopped} Resume with the same command: {_command()}", file=sys.stderr)
+        return stopped.exit_code
+    except KeyboardInterrupt as error:  # a second signal (StoppedAtOnce), or one at start-up
+        print(_interrupted(error, run), file=sys.stderr)
+        return getattr(error, "exit_code", 130)
     except (
         zoo.ZooError,
-        FileNotFoundError,
+        OSError,  # zoo.OutputWriteError (a full disk...), a missing file
         RegistryError,
         TrainingDiverged,
         ValueError,  # zoo.ConfigError, and settings that do not fit the data (resolution...)
@@ -83,6 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     if result["is_main_process"]:
         print(summary(result))
     return 0
+
+
+def _command() -> str:
+    """This process's command line, as typed (the command that resumes the run)."""
+    return shlex.join(getattr(sys, "orig_argv", sys.argv))
+
+
+def _interrupted(error: KeyboardInterrupt, run: PreparedRun | None) -> str:
+    """The line for a stop without a checkpoint of its own: the newest complete one."""
+    what = str(error) or "stopped by SIGINT"
+    if run is None:
+        return f"{what} before training started."
+    newest = checkpoints.latest(run.output_dir / "checkpoints")
+    if newest is None:
+        return f"{what}; no checkpoint was written yet: the same command starts over."
+    return (
+        f"{what}; no half-written checkpoint is left: the newest complete one is {newest}. "
+        f"Resume with the same command: {_command()}"
+    )
 
 
 if __name__ == "__main__":

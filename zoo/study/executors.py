@@ -1,17 +1,22 @@
 """How a study trains one run: in its own process (``python -m zoo.cli.train`` or
 ``accelerate launch -m zoo.cli.train``, output appended to ``RUN/train.log``), or in this
 process (tests, debugging). An executor trains a run into its folder, resuming from the run's
-checkpoints, and says how it ended."""
+checkpoints, and says how it ended. A training process runs in its own session: the study
+forwards SIGINT / SIGTERM to it (:meth:`SubprocessExecutor.forward`), and it stops with a
+checkpoint (exit 130 / 143)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from zoo.study.grid import Run
 
@@ -62,6 +67,8 @@ class SubprocessExecutor:
         if launcher not in ("python", "accelerate"):
             raise ValueError(f"launcher must be 'python' or 'accelerate', got {launcher!r}")
         self.launcher, self.launcher_args, self.threads = launcher, list(launcher_args), threads
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
 
     def environment(self) -> dict[str, str]:
         """The training processes' environment."""
@@ -87,18 +94,34 @@ class SubprocessExecutor:
         with open(run_dir / LOG_FILE, "a") as log:
             log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
             log.flush()
-            done = subprocess.run(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                check=False,
-            )
-        if done.returncode == 0:
+            returncode = self._wait(command, log)
+        if returncode == 0:
             return Outcome(0)
         lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
         tail = [line for line in lines if not line.startswith("$ ")][-5:]
-        return Outcome(done.returncode, "\n".join(tail))
+        return Outcome(returncode, "\n".join(tail))
+
+    def _wait(self, command: list[str], log: IO[str]) -> int:
+        """Run ``command`` in its own session (a terminal's Ctrl-C reaches it only through
+        :meth:`forward`) until it exits; its return code."""
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env=self.environment(), start_new_session=True)  # fmt: skip
+        with self._lock:
+            self._running.add(process)
+        try:
+            return process.wait()
+        finally:
+            with self._lock:
+                self._running.discard(process)
+
+    def forward(self, signum: int) -> None:
+        """Send ``signum`` to every running training (its whole process group: a launcher and
+        its ranks); a training stops at its next step with a checkpoint (SIGINT, SIGTERM)."""
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signum)
 
 
 class InProcessExecutor:
@@ -106,16 +129,21 @@ class InProcessExecutor:
 
     def __call__(self, run: Run, run_dir: Path) -> Outcome:
         import zoo
-        from zoo.training import TrainingDiverged, train
+        from zoo.training import TrainingDiverged, TrainingStopped, train
 
         try:
             config = zoo.parse(
                 run.resolved, [*run.bindings, f"train.output_dir = {str(run_dir)!r}"]
             )
             train(gin_config=config)
+        except TrainingStopped as stopped:
+            return Outcome(stopped.exit_code, str(stopped))
         except (zoo.ConfigError, FileNotFoundError, TrainingDiverged) as error:
             return Outcome(1, f"{type(error).__name__}: {error}")
         return Outcome(0)
+
+    def forward(self, signum: int) -> None:
+        """Nothing to forward: the training in this process handles the signal itself."""
 
 
 def make_executor(

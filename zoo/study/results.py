@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.writing import atomic_path
+
 __all__ = [
     "CURVES_FILE",
     "RESULTS_FILE",
@@ -157,8 +159,10 @@ def write_tables(output: str | Path) -> pd.DataFrame:
     ``output`` and return the results."""
     output = Path(output)
     table = collect(output)
-    table.to_csv(output / RESULTS_FILE, index=False)
-    collect_curves(output).to_csv(output / CURVES_FILE, index=False)
+    with atomic_path(output / RESULTS_FILE) as path:
+        table.to_csv(path, index=False)
+    with atomic_path(output / CURVES_FILE) as path:
+        collect_curves(output).to_csv(path, index=False)
     return table
 
 

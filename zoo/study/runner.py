@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -39,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.folder_lock import FolderLock
 from zoo.study.executors import (
     LAUNCHERS,
     Executor,
@@ -50,6 +52,8 @@ from zoo.study.executors import (
 from zoo.study.grid import Grid, GridError, Run
 from zoo.study.results import CURVES_FILE, RESULTS_FILE, RUNS_DIR, STUDY_FILE, collect, write_tables
 from zoo.training import checkpoints
+from zoo.training.stopping import GracefulStop, signal_name
+from zoo.writing import atomic_path
 
 __all__ = [
     "LAUNCHERS",
@@ -57,6 +61,7 @@ __all__ = [
     "InProcessExecutor",
     "Outcome",
     "StudyError",
+    "StudyStopped",
     "SubprocessExecutor",
     "make_executor",
     "run_state",
@@ -64,6 +69,11 @@ __all__ = [
 ]
 
 SPEC_FILE, RESULT_FILE = "run.json", "result.json"
+STOPPED_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)  # a training that saved and stopped
+STUDY_NOTICE = (
+    "{signal}: the running trainings save a checkpoint and stop; no new run starts "
+    "({signal} again stops them at once)."
+)
 HEARTBEAT_S = 60.0  # how often a training session adds its wall time so far to run.json
 
 
@@ -71,14 +81,21 @@ class StudyError(RuntimeError):
     """The output folder holds runs that do not belong to this grid."""
 
 
+class StudyStopped(StudyError):
+    """A signal (or one stopped training) stopped the study; ``exit_code`` is 128 + signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(data, indent=2))
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(data, indent=2))
 
 
 def run_state(run: Run, run_dir: Path) -> str:
@@ -340,17 +357,37 @@ def run_study(
             echo(line)
         return collect(output) if (output / RUNS_DIR).is_dir() else pd.DataFrame()
 
-    output.mkdir(parents=True, exist_ok=True)
-    _write(
-        output / STUDY_FILE,
-        {**grid.summary(), "auto_precision": auto, "order": [run.id for run in every]},
-    )
+    forward = getattr(executor, "forward", None)
+    with FolderLock(output, "study"), GracefulStop(STUDY_NOTICE, forward) as stop:
+        _write(
+            output / STUDY_FILE,
+            {**grid.summary(), "auto_precision": auto, "order": [run.id for run in every]},
+        )
+        _train_runs(runs, output, executor, precisions, retry_failed, echo, jobs, stop)
+        table = write_tables(output)
+    echo(f"results: {output / RESULTS_FILE} ({len(table)} runs), curves: {output / CURVES_FILE}")
+    return table
+
+
+def _train_runs(
+    runs: Sequence[Run],
+    output: Path,
+    executor: Executor,
+    precisions: Mapping[str, str],
+    retry_failed: bool,
+    echo: Callable[[str], Any],
+    jobs: int,
+    stop: GracefulStop,
+) -> None:
+    """Train the runs that are not finished, ``jobs`` at a time, until ``stop`` is asked."""
     lock = threading.Lock()  # results.csv and the echo are shared by the workers
 
     def one(index: int, run: Run) -> None:
         run_dir = output / RUNS_DIR / run.id
         state = run_state(run, run_dir)
         prefix = f"[{index}/{len(runs)}] {run.id}"
+        if stop.signum:
+            return  # stopping: no new run starts
         if state == "done" or (state == "failed" and not retry_failed):
             echo(f"{prefix}: {state}, skipped")
             return
@@ -367,23 +404,29 @@ def run_study(
         else:
             echo(f"{prefix}: starting")
         outcome = _train(run, run_dir, executor, precisions.get(run.id))
-        if outcome.returncode < 0:  # killed by a signal: an interruption, not a failure
-            raise StudyError(
-                f"{run.id} was killed by signal {-outcome.returncode}; it stays unfinished: "
-                "rerun the same command to resume the study."
-            )
+        if stop.signum or outcome.returncode < 0 or outcome.returncode in STOPPED_CODES:
+            raise _interrupted(run, outcome, stop.signum)  # not a failure: stays unfinished
         result = _finish(run_dir, outcome)
         message = f"{prefix}: {result['status']} in {result['wall_time_s']:.0f} s"
         if result["error"]:
             message += f"\n{result['error']}"
         with lock:
             echo(message)
-            collect(output).to_csv(output / RESULTS_FILE, index=False)  # current after every run
+            with atomic_path(output / RESULTS_FILE) as path:  # current after every run
+                collect(output).to_csv(path, index=False)
 
     _run_all(one, runs, jobs)
-    table = write_tables(output)
-    echo(f"results: {output / RESULTS_FILE} ({len(table)} runs), curves: {output / CURVES_FILE}")
-    return table
+
+
+def _interrupted(run: Run, outcome: Outcome, signum: int | None) -> StudyStopped:
+    code = outcome.returncode
+    signum = signum or (-code if code < 0 else code - 128 if code in STOPPED_CODES else 0)
+    how = f"by {signal_name(signum)}" if signum else f"(exit code {code})"
+    return StudyStopped(
+        f"{run.id} was stopped {how}; it stays unfinished (a training stopped by SIGINT or "
+        f"SIGTERM saves a checkpoint): rerun the same command to resume the study.",
+        128 + signum if signum else 1,
+    )
 
 
 def _run_all(one: Callable[[int, Run], None], runs: Sequence[Run], jobs: int) -> None:

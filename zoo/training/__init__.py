@@ -1,7 +1,8 @@
 """Training: the GAN step (:mod:`~zoo.training.step`), the loop (:mod:`~zoo.training.loop`) with
 its hooks (:mod:`~zoo.training.hooks`), training-state checkpoints for exact resume
 (:mod:`~zoo.training.checkpoints`), the ``train.*`` settings (:mod:`~zoo.training.settings`),
-real batches (:mod:`~zoo.training.data`) and the fast path (:mod:`~zoo.training.fastpath`).
+real batches (:mod:`~zoo.training.data`), the fast path (:mod:`~zoo.training.fastpath`) and
+the graceful stop on SIGINT / SIGTERM (:mod:`~zoo.training.stopping`).
 
 The names below load on first use, so that parsing a config (which needs only the settings)
 does not import Accelerate.
@@ -12,13 +13,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["EpochBatches", "GANTrainer", "TrainSettings", "TrainingDiverged", "train"]
+__all__ = [
+    "EpochBatches",
+    "GANTrainer",
+    "StoppedAtOnce",
+    "TrainSettings",
+    "TrainingDiverged",
+    "TrainingStopped",
+    "train",
+]
 
 _HOME = {
     "EpochBatches": "zoo.training.data",
     "GANTrainer": "zoo.training.step",
     "TrainSettings": "zoo.training.settings",
     "TrainingDiverged": "zoo.training.hooks",
+    "TrainingStopped": "zoo.training.stopping",
+    "StoppedAtOnce": "zoo.training.stopping",
     "train": "zoo.training.loop",
 }
 

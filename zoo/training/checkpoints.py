@@ -1,6 +1,7 @@
 """Training-state checkpoints, for exact resume: Accelerate's state (weights as safetensors)
 plus the trainer's own state, written under a temporary name and renamed into place, so the
-newest ``step_*`` folder is always complete. Older ones beyond a retention limit are removed.
+newest ``step_*`` folder is always complete; a write that fails or is interrupted leaves no
+partial one. Older ones beyond a retention limit are removed.
 
 :func:`restore_latest` reads every file of the newest checkpoint before loading it: a damaged
 one (truncated, overwritten) is renamed ``corrupt_step_*`` (kept, never deleted, and no longer
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from zoo.errors import CheckpointError
 from zoo.model_folder import cpu_tensors
+from zoo.writing import folder_bytes, guarded_write
 
 __all__ = [
     "STATE_FILE",
@@ -65,25 +67,37 @@ def save(
     state: dict[str, Any],
     extra_modules: dict[str, torch.nn.Module] | None = None,
     keep: int | None = None,
+    size_hint: int | None = None,
 ) -> Path:
     """Save models, optimizers and ``state`` as ``directory/step_{step}``; keep the newest
-    ``keep`` checkpoints. ``extra_modules`` (e.g. the EMA generator) go to safetensors files."""
+    ``keep`` checkpoints. ``extra_modules`` (e.g. the EMA generator) go to safetensors files.
+
+    A write that fails (a full disk, a read-only or vanished folder) or is interrupted removes
+    the partial checkpoint; an :class:`~zoo.errors.OutputWriteError` says how much space it
+    needed (the newest checkpoint's size, else ``size_hint``) and names the newest complete
+    checkpoint, which is intact."""
     directory = Path(directory)
     final = directory / f"step_{step:08d}"
     partial = directory / f".partial_step_{step:08d}"
-    if accelerator.is_main_process and partial.exists():
-        shutil.rmtree(partial)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial), safe_serialization=True)
-    if accelerator.is_main_process:
-        for name, module in (extra_modules or {}).items():
-            save_file(cpu_tensors(module.state_dict()), partial / f"{name}.safetensors")
-        (partial / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)  # atomic: the newest step_* is never half-written
-        if keep is not None:
-            for old in list_checkpoints(directory)[:-keep]:
+    newest = latest(directory)
+    intact = (
+        f"The newest complete checkpoint, {newest}, is intact: rerun the same command to "
+        f"resume from it." if newest else "No complete checkpoint was written yet."
+    )  # fmt: skip
+    needed = (lambda: folder_bytes(newest)) if newest else (lambda: size_hint)
+    with guarded_write(final, partial, needed, intact):
+        if accelerator.is_main_process and partial.exists():
+            shutil.rmtree(partial)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial), safe_serialization=True)
+        if accelerator.is_main_process:
+            for name, module in (extra_modules or {}).items():
+                save_file(cpu_tensors(module.state_dict()), partial / f"{name}.safetensors")
+            (partial / STATE_FILE).write_text(json.dumps({**state, "step": step}, indent=2))
+            if final.exists():
+                shutil.rmtree(final)
+            partial.rename(final)  # atomic: the newest step_* is never half-written
+            for old in list_checkpoints(directory)[: -keep if keep else 0]:
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final

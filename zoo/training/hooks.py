@@ -4,6 +4,7 @@ model, as Section 3.1 reports it), checkpoint; and the NaN watch behind all of t
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from zoo.model_folder import save_pretrained
 from zoo.sampling import sample_grid
 from zoo.training import checkpoints
 from zoo.training.settings import TrainSettings
+from zoo.writing import guarded_write, replace_folder
 
 __all__ = ["Hooks", "LossMonitor", "TrainingDiverged", "due"]
 
@@ -105,24 +107,27 @@ class Hooks:
             self.log(done)
         if "sample" in now and self.accelerator.is_main_process:
             path = self.output_dir / "samples" / f"step_{done:08d}.png"
-            sample_grid(self.sampling_model, path, n=64, seed=s.seed, nrow=8)
+            sample_grid(self.sampling_model, path, n=64, seed=s.seed, nrow=8)  # atomic
         if "eval" in now:
             self.evaluate(done)
         if "checkpoint" in now:
-            checkpoints.save(
-                self.accelerator,
-                self.output_dir / "checkpoints",
-                done,
-                self.state,
-                self.extra,
-                s.keep_checkpoints,
-            )
+            self.checkpoint(done)
+
+    def checkpoint(self, done: int) -> Path:
+        """The training checkpoint after step ``done`` (written unless it already is)."""
+        directory = self.output_dir / "checkpoints"
+        if self.last_saved != done:
+            size = _checkpoint_bytes([self.models["G"], self.models["D"]], self.extra.values())
+            checkpoints.save(self.accelerator, directory, done, self.state, self.extra,
+                             self.settings.keep_checkpoints, size)  # fmt: skip
             self.last_saved = done
+        return directory / f"step_{done:08d}"
 
     def log(self, done: int) -> None:
         world = self.accelerator.num_processes
         rate = (done - self.start) * self.settings.batch_size * world / self.elapsed()
-        self.accelerator.log({**self.losses, "images_per_second": rate}, step=done)
+        with guarded_write(self.output_dir / "logs"):
+            self.accelerator.log({**self.losses, "images_per_second": rate}, step=done)
         self.bar.set_postfix(
             {k: f"{v:.3f}" for k, v in self.losses.items()} | {"img/s": f"{rate:.0f}"}
         )
@@ -149,7 +154,8 @@ class Hooks:
             G.train(was_training)
         metrics["step"] = done
         self.state["history"].append(metrics)
-        self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
+        with guarded_write(self.output_dir / "logs"):
+            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
         best = self.state["best"]
         if best is None or metrics[s.best_metric] < best[s.best_metric]:
             self.state["best"] = metrics
@@ -157,15 +163,24 @@ class Hooks:
 
     def save_models(self, which: str, metrics: dict[str, float]) -> None:
         """``best/`` or ``final/`` as a model folder (:mod:`zoo.model_folder`), main process."""
-        if self.accelerator.is_main_process:
-            save_pretrained(
-                self.sampling_model,
-                self.output_dir / which,
-                discriminator=self.models["D"],
-                gin_config=self.gin_config,
-                metrics=metrics,
-                card=False,
-            )
+        if not self.accelerator.is_main_process:
+            return
+        target = self.output_dir / which
+        partial = target.with_name(f".partial_{which}")
+        with guarded_write(target, partial):
+            save_pretrained(self.sampling_model, partial, discriminator=self.models["D"],
+                            gin_config=self.gin_config, metrics=metrics, card=False)  # fmt: skip
+            replace_folder(partial, target)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+
+def _checkpoint_bytes(models: list[nn.Module], extra: Iterable[nn.Module]) -> int:
+    """About the size of a first checkpoint: the models' tensors, with Adam's two moments
+    for each, and the extra modules (EMA)."""
+
+    def size(module: nn.Module) -> int:
+        return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+
+    return 3 * sum(size(m) for m in models) + sum(size(m) for m in extra)

@@ -8,6 +8,8 @@ evaluate, checkpoint: :mod:`zoo.training.hooks`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from accelerate.utils import (
 from torch import nn
 from tqdm.auto import tqdm
 
+from zoo.errors import FolderLockedError
+from zoo.folder_lock import FolderLock
 from zoo.runs import launch_warning
 from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
@@ -29,6 +33,8 @@ from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
 from zoo.training.settings import HPARAMS, TrainSettings
 from zoo.training.step import GANTrainer
+from zoo.training.stopping import GracefulStop, TrainingStopped
+from zoo.writing import atomic_path, guarded_write
 
 __all__ = ["train"]
 
@@ -36,11 +42,22 @@ __all__ = ["train"]
 def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     """Train G and D with the ``train.*`` settings of gin (:class:`TrainSettings`), any of them
     overridden by keyword; write ``gin_config`` (default: gin's active config) to the run's
-    ``config.gin``. Return the final losses, the best metrics and the models."""
+    ``config.gin``. Return the final losses, the best metrics and the models.
+
+    The run holds its folder's writer lock throughout (:mod:`zoo.folder_lock`; a second
+    writer raises :class:`~zoo.errors.FolderLockedError`). SIGINT or SIGTERM stops it after
+    the current step with a checkpoint (:class:`~zoo.training.stopping.TrainingStopped`)."""
     s = TrainSettings(**overrides)
-    output_dir, gin_config = Path(s.output_dir), gin_config or gin.config_str()
     data = s.dataset(split="train")  # fails before any model is built
-    accelerator = _accelerator(s.tracker, output_dir)
+    accelerator = _accelerator(s.tracker, Path(s.output_dir))
+    with _writer_lock(accelerator, Path(s.output_dir)), GracefulStop() as stop:
+        return _train(s, data, accelerator, gin_config or gin.config_str(), stop)
+
+
+def _train(
+    s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: str, stop: GracefulStop
+) -> dict[str, Any]:
+    output_dir = Path(s.output_dir)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     layout = torch.channels_last if s.channels_last else torch.contiguous_format
     decision = _decide_precision(accelerator, s.mixed_precision, layout)
@@ -50,8 +67,8 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     D = s.discriminator(channels=data.channels).to(memory_format=layout)
     _check_compatible(G, D, data)
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "config.gin").write_text(gin_config)
+        with atomic_path(output_dir / "config.gin") as path:
+            path.write_text(gin_config)
     betas, loss, penalty = (s.beta1, s.beta2), s.loss_fn(), s.penalty_fn()
     trainer = GANTrainer(accelerator, G, D, loss, penalty, s.disc_iters, s.learning_rate, betas,
                          precision, s.fused_optimizer, s.closed_form_norm_backward,
@@ -69,7 +86,8 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
     accelerator.print(_startup_line(s, device, world, decision, reading))
     if warning := launch_warning(world, device.type):
         accelerator.print(warning)
-    accelerator.init_trackers("tensorboard", config=_hparams(s, decision, trainer, data.name))
+    with guarded_write(output_dir / "logs"):
+        accelerator.init_trackers("tensorboard", config=_hparams(s, decision, trainer, data.name))
     show = s.progress and accelerator.is_local_main_process
     bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="train",
                disable=not show, dynamic_ncols=True)  # fmt: skip
@@ -80,6 +98,11 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
         if "ema" in models:
             models["ema"].update(models["G"], step=step + 1)  # timm counts updates from 1
         hooks.after_step(step + 1, out)
+        if (signum := stop.agreed(accelerator)) and step + 1 < s.steps:
+            bar.close()
+            checkpoint = hooks.checkpoint(step + 1)
+            accelerator.end_training()
+            raise TrainingStopped(signum, step + 1, s.steps, checkpoint)
     hooks.save_models("final", {"step": s.steps})
     accelerator.end_training()
     return {
@@ -97,6 +120,30 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
         "eval_extractor": s.eval_extractor if s.eval_metrics else None,
         "wall_time_s": hooks.elapsed(),
     }
+
+
+@contextmanager
+def _writer_lock(accelerator: Accelerator, output_dir: Path) -> Iterator[None]:
+    """The run folder's writer lock (:class:`~zoo.folder_lock.FolderLock`), held by the main
+    process for all of them; every process raises when it is taken."""
+    lock = FolderLock(output_dir) if accelerator.is_main_process else None
+    refusal = [None]
+    if lock is not None:
+        try:
+            lock.acquire()
+        except FolderLockedError as error:
+            refusal = [str(error)]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(refusal)
+    if refusal[0] is not None:
+        raise FolderLockedError(refusal[0])
+    if lock is not None and (note := lock.takeover_note()):
+        accelerator.print(note)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _accelerator(tracker: str | None, output_dir: Path) -> Accelerator:
