@@ -8,7 +8,11 @@ import gzip
 import json
 import os
 import re
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import datasets as hf
@@ -454,3 +458,69 @@ def test_cache_batches_on_the_gpu_equal_streamed_ones(folder, tmp_path):
         (x, y), (x2, y2) = next(lookups), next(loaded)
         assert x.device.type == "cuda" and x.is_contiguous(memory_format=layout)
         assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_process_group_stops_gracefully_with_workers(folder, tmp_path, signum):
+    """Ctrl-C in a terminal (SIGINT), or a scheduler (SIGTERM), signals the DataLoader's
+    workers too: they leave the stop to the trainer, which finishes its step and checkpoints."""
+    from trainer_process import ROOT, train_args, wait_for
+
+    out = tmp_path / "run"
+    extra = ["train.dataset = @dataset.image_folder", f"dataset.image_folder.root = '{folder}'"]
+    extra += ["dataset.image_folder.prepared = False", "train.data_in_memory = False"]
+    extra += ["train.num_workers = 1"]
+    command = [sys.executable, "-m", "zoo.cli.train", *train_args(out, 100_000, *extra)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(out / "checkpoints" / "step_00000002", process)
+    os.killpg(process.pid, signum)  # the trainer and its worker, as a terminal's Ctrl-C does
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, err
+    assert "Traceback" not in err and "DataLoader" not in err, err
+    assert err.count(f"{signum.name}: finishing this step") == 1, err  # the trainer's alone
+    assert re.search(rf"stopped by {signum.name} at step \d+ of 100000: checkpoint", err), err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_command_and_the_rerun_resumes(tmp_path):
+    """Ctrl-C (SIGINT to the process group) stops a preparation in 2 processes with exit 130
+    and one line; the same command then writes the rest and gives the images of a straight
+    run."""
+    from trainer_process import ROOT
+
+    photos = tmp_path / "big"
+    rng = np.random.default_rng(0)
+    (photos / "x").mkdir(parents=True)
+    for i in range(24):  # large enough to take tens of ms each to decode
+        _photo(rng, 600, 800, gray=False).save(photos / "x" / f"{i:02d}.png", compress_level=1)
+    config = tmp_path / "big.gin"
+    config.write_text(
+        f"include 'quickstart.gin'\ntrain.dataset = @dataset.image_folder\n"
+        f"dataset.image_folder.root = '{photos}'\n"
+    )
+    argv = ["--gin", str(config), "--workers", "2", "--chunk-size", "1", "--no-progress"]
+    command = [sys.executable, "-m", "zoo.cli.prepare_data", *argv, "--out", str(tmp_path / "c")]
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    log = tmp_path / "c" / "train" / "chunks.jsonl"
+    while process.poll() is None and not (log.is_file() and log.read_text().count("\n") >= 2):
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted: rerun the same command to resume."
+    assert "Traceback" not in err, err
+    logged = len(log.read_text().splitlines())
+    assert 2 <= logged < 24
+    assert prepare_main([*argv, "--out", str(tmp_path / "c")]) == 0
+    source = D.image_folder(photos, prepared=False)
+    D.prepare(source, tmp_path / "s", workers=1, chunk_size=5, progress=False)
+    for name in ("images.npy", "labels.npy"):
+        assert (tmp_path / "c" / "train" / name).read_bytes() == (
+            tmp_path / "s" / "train" / name
+        ).read_bytes()
+    assert len(D.prepared(tmp_path / "c", verify=True)) == 24

@@ -152,7 +152,8 @@ def chunk_digest(images: np.ndarray, labels: np.ndarray) -> str:
 
 
 def combined_checksum(digests: Iterable[str]) -> str:
-    """The cache's checksum: sha256 of its chunks' digests in chunk order."""
+    """The cache's checksum: sha256 of its chunks' digests in chunk order (so it depends on the
+    manifest's ``chunk_size``, with which it is verified)."""
     return "sha256:" + hashlib.sha256("".join(digests).encode()).hexdigest()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -67,12 +68,14 @@ class _Job:
     skip_corrupt: bool
 
 
-_JOB: _Job | None = None  # set once per worker process by _start_worker
+_JOB: _Job | None = None  # the job of this process: set by _start_worker, or _run_chunks
 
 
 def _start_worker(job: _Job) -> None:
+    """A worker process: one thread; Ctrl-C is for the main process, which stops the pool."""
     global _JOB
-    torch.set_num_threads(1)  # one process per core
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
     _JOB = job
 
 
@@ -118,13 +121,18 @@ def _write_chunk(chunk: int) -> ChunkDone:
 def _run_chunks(job: _Job, todo: list[int], workers: int) -> Iterator[ChunkDone]:
     """Write the chunks ``todo``, yielding each as it finishes: in this process with one
     worker, else in ``workers`` processes. After a failure the chunks that finished are still
-    yielded, then the error is raised."""
+    yielded, then the error is raised; on an interrupt the running chunks finish unlogged and
+    the others are cancelled."""
+    global _JOB
     if workers <= 1 or len(todo) <= 1:
-        _start_worker(job)
-        for chunk in todo:
-            yield _write_chunk(chunk)
+        _JOB = job
+        try:
+            yield from (_write_chunk(chunk) for chunk in todo)
+        finally:
+            _JOB = None
         return
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(job,)) as pool:
+    pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(job,))
+    try:
         pending = {pool.submit(_write_chunk, chunk) for chunk in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -133,11 +141,11 @@ def _run_chunks(job: _Job, todo: list[int], workers: int) -> Iterator[ChunkDone]
                 for f in pending:
                     f.cancel()
                 finished |= wait(pending)[0]  # those already running
-            for f in finished:
-                if not f.cancelled() and f.exception() is None:
-                    yield f.result()
+            yield from (f.result() for f in finished if not f.cancelled() and not f.exception())
             if failed:
                 raise failed[0].exception()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_log(folder: Path) -> dict[int, ChunkDone]:

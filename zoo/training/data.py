@@ -5,6 +5,7 @@ DataLoader."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import torch
@@ -65,6 +66,14 @@ def resolve_workers(num_workers: int | str, data: Dataset) -> int:
     return num_workers
 
 
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM, which a terminal's Ctrl-C or a scheduler
+    sends to the whole process group: the trainer stops gracefully (finishes its step with
+    the batches the workers prepared, checkpoints) and its exit ends them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def real_batches(
     data: Dataset,
     sampler: EpochBatches,
@@ -84,6 +93,7 @@ def real_batches(
         return PreparedBatches(data, device, memory_format).batches(sampler), reading
     workers = resolve_workers(num_workers, data)
     extra = {"persistent_workers": True, "prefetch_factor": PREFETCH_BATCHES} if workers else {}
+    extra |= {"worker_init_fn": _leave_stop_signals_to_the_trainer} if workers else {}
     loader = DataLoader(data, batch_sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", **extra)  # fmt: skip
     return _to_device(iter(loader), device, memory_format), f"streamed ({workers} workers)"
