@@ -314,6 +314,21 @@ def test_preparing_refuses_a_folder_that_is_not_a_cache(folder, tmp_path):
     assert (tmp_path / "out" / "train" / "notes.txt").read_text() == "mine"
 
 
+def test_preparing_refuses_a_disk_too_small(folder, tmp_path, monkeypatch):
+    """24 images of 3x32x32 and their labels need 73,920 bytes: refused with 70,000 free."""
+    import shutil
+
+    free = shutil.disk_usage(tmp_path)._replace(free=70_000)
+    monkeypatch.setattr(prepared_writer.shutil, "disk_usage", lambda path: free)
+    source = D.image_folder(folder, prepared=False)
+    call = lambda: D.prepare(source, tmp_path / "c", progress=False)  # noqa: E731
+    _refusal(call, "need 73.9 kB but 70.0 kB are free", "--out on another disk")
+    monkeypatch.setattr(
+        prepared_writer.shutil, "disk_usage", lambda path: free._replace(free=73_920)
+    )
+    assert D.prepare(source, tmp_path / "c", progress=False)["images"] == 24
+
+
 # --------------------------------------------------------------------------------------------
 # Resuming and corrupt images
 # --------------------------------------------------------------------------------------------

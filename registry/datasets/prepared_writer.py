@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -200,6 +201,25 @@ def _start(folder: Path, request: dict[str, Any], chunk_size: int, overwrite: bo
     return chunk_size
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _check_space(folder: Path, request: dict[str, Any], images_left: int) -> None:
+    """Refuse to start when the disk cannot hold the images still to write (a memory map
+    written on a full disk kills the process instead of raising)."""
+    per_image = request["channels"] * request["resolution"] ** 2 + 8
+    need, free = images_left * per_image, shutil.disk_usage(folder).free
+    if need > free:
+        raise PreparedCacheError(
+            f"{folder}: the images still to prepare need {_size(need)} but {_size(free)} are "
+            f"free; free some space or pass --out on another disk."
+        )
+
+
 def _already_prepared(folder: Path, request: dict[str, Any], overwrite: bool) -> dict | None:
     """The manifest of a finished cache of ``request`` in ``folder``, None when there is
     nothing finished there (or it is to be overwritten); refuse another finished cache."""
@@ -274,6 +294,7 @@ def prepare(
     todo = [c for c in chunks if c not in done]
     job = _Job(source, folder, chunk_size, skip_corrupt)
     written = sum(min(chunk_size, len(source) - c * chunk_size) for c in done)
+    _check_space(folder, request, len(source) - written)
     bar = tqdm(total=len(source), initial=written, unit="img", disable=not progress,
                desc=f"prepare {source.name} {source.split}", dynamic_ncols=True)  # fmt: skip
     with bar, open(folder / LOG, "a") as log:
