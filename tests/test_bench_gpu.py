@@ -239,7 +239,7 @@ def test_gpu_is_a_listed_subcommand():
 def test_acceptance_writes_the_report_on_the_cpu(tmp_path, capsys):
     """The whole command after its CUDA check, run on the CPU (tiny SNDCGAN-32, small data,
     --skip-tests): exit code 0, one report named after the machine with this checkout's
-    commit, the exact command, one step row and the four data paths, and the same tables
+    commit, the exact command, one step row and the five data paths, and the same tables
     printed."""
     args = build_parser().parse_args(
         ["gpu", "--out", str(tmp_path), "--skip-tests", "--steps", "1", "--rounds", "1",
@@ -260,10 +260,12 @@ def test_acceptance_writes_the_report_on_the_cpu(tmp_path, capsys):
     assert step[1:3] == ["4", "1"] and step[-1] == "1 x 1 steps", step
     readings = [r[0] for r in rows if r[1] in ("32", "128")]
     workers = min(8, os.cpu_count())
-    assert readings == [
+    assert readings[:4] == [
         "synthetic, 16 images, in memory",
         "synthetic, 8 images, in memory",
         "8 JPEGs of 160 px, streamed (0 workers)",
         f"8 JPEGs of 160 px, streamed ({workers} workers)",
     ]
+    assert readings[4].startswith("8 JPEGs of 160 px, prepared cache ")
+    assert readings[4].endswith(" (index lookups)") and len(readings) == 5
     assert _table_rows(capsys.readouterr().out) == rows, "printed tables differ from the file's"

@@ -62,6 +62,7 @@ RESUMABLE = (
     "dataset.*.root",
     "dataset.*.data_dir",
     "dataset.*.cache_dir",
+    "dataset.*.prepared",
     "feature_extractor.*.weights_path",
     "feature_extractor.*.hf_repo_id",
 )
@@ -144,7 +145,7 @@ def check_settings() -> None:
             raise ConfigError(f"train.{name} = {value!r}: it must be a whole number >= 1.")
     for name in ("log_every", "sample_every", "checkpoint_every", "eval_every", "num_workers"):
         value = _setting(name)
-        if not isinstance(value, int) or value < 0:
+        if (not isinstance(value, int) or value < 0) and (name, value) != ("num_workers", "auto"):
             raise ConfigError(f"train.{name} = {value!r}: it must be a whole number >= 0.")
     rate = _setting("learning_rate")
     if not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:

@@ -5,13 +5,15 @@ an :class:`ImageDataset`: a ``torch.utils.data.Dataset`` of ``(image, label)`` p
 float32 ``C×H×W`` tensor in [-1, 1] and ``label`` an int64 scalar tensor (0 when unlabeled), with
 the attributes ``name``, ``split``, ``resolution``, ``channels`` and ``num_classes`` (0 when
 unlabeled). A missing dataset raises :class:`DatasetNotFoundError` at construction, with what is
-missing and how to get it. Images are resized on the shorter side (bilinear, antialiased) and
-center-cropped with torch.
+missing and how to get it. Images are resized on the shorter side (PIL, bilinear, antialiased)
+and center-cropped to uint8, then scaled to [-1, 1]. Every factory that reads files takes
+``prepared=``: the images are then served from a prepared uint8 cache (a folder, or ``True``:
+the one next to the data if there is one), item for item the same.
 
 Modules, one source each, plus what they share:
 
 * :mod:`~registry.datasets.base`: the dataset classes, errors and argument checks.
-* :mod:`~registry.datasets.transforms`: PIL → tensor, resize + center crop, the MNIST fit.
+* :mod:`~registry.datasets.transforms`: the shared transform (PIL → uint8 at the resolution).
 * :mod:`~registry.datasets.fashion_mnist_idx`: IDX files and ``fashion_mnist``.
 * :mod:`~registry.datasets.hub`: getting a Hub dataset (cache, offline fail-fast, local copies).
 * :mod:`~registry.datasets.hub_splits`: splits, columns and train/test partitions.
@@ -19,6 +21,9 @@ Modules, one source each, plus what they share:
   ``cifar10``, ``celebahq128``, ``lsun_bedroom128``, ``imagenet128``.
 * :mod:`~registry.datasets.folders`: ``image_folder``.
 * :mod:`~registry.datasets.synthetic_images`: ``synthetic``, for tests.
+* :mod:`~registry.datasets.prepared_format`: the prepared cache on disk and its manifest.
+* :mod:`~registry.datasets.prepared_writer`: preparing a cache (parallel, resumable).
+* :mod:`~registry.datasets.prepared_reader`: ``prepared``, and the caches the factories find.
 
 No module is named after a factory: ``registry.datasets.synthetic`` is the function.
 """
@@ -29,6 +34,7 @@ from registry.datasets.base import (
     FolderImageDataset,
     HFImageDataset,
     ImageDataset,
+    Source,
     TensorImageDataset,
 )
 from registry.datasets.fashion_mnist_idx import (
@@ -41,6 +47,9 @@ from registry.datasets.folders import image_folder
 from registry.datasets.hub import _in_local_cache  # noqa: F401 - tests check the cache lookup
 from registry.datasets.hub_datasets import celebahq128, cifar10, imagenet128, lsun_bedroom128
 from registry.datasets.hub_splits import partition_indices
+from registry.datasets.prepared_format import PreparedCacheError
+from registry.datasets.prepared_reader import PreparedImageDataset, default_cache_root, prepared
+from registry.datasets.prepared_writer import prepare
 from registry.datasets.synthetic_images import synthetic
 
 __all__ = [
@@ -51,14 +60,20 @@ __all__ = [
     "FolderImageDataset",
     "HFImageDataset",
     "ImageDataset",
+    "PreparedCacheError",
+    "PreparedImageDataset",
+    "Source",
     "TensorImageDataset",
     "celebahq128",
     "cifar10",
+    "default_cache_root",
     "fashion_mnist",
     "image_folder",
     "imagenet128",
     "lsun_bedroom128",
     "partition_indices",
+    "prepare",
+    "prepared",
     "read_idx",
     "synthetic",
 ]

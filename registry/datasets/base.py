@@ -1,13 +1,16 @@
 """The dataset classes every factory returns, their errors and the argument checks they share.
 
 An :class:`ImageDataset` yields ``(image, label)``: ``image`` a float32 ``C×H×W`` tensor in
-[-1, 1], ``label`` an int64 scalar tensor (0 when unlabeled).
+[-1, 1], ``label`` an int64 scalar tensor (0 when unlabeled). Datasets read from files also
+give :meth:`~ImageDataset.raw` items, the uint8 image before the scaling to [-1, 1]
+(:mod:`registry.datasets.transforms`): what a prepared cache stores.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from registry.datasets.transforms import pil_to_tensor, resize_center_crop, to_unit_range
+from registry.datasets.transforms import fit_image, to_unit_range
 
 __all__ = [
     "SPLITS",
@@ -25,6 +28,7 @@ __all__ = [
     "HFImageDataset",
     "ImageDataset",
     "PathLike",
+    "Source",
     "TensorImageDataset",
     "check_common",
 ]
@@ -51,12 +55,33 @@ def check_common(split: str, resolution: int, channels: int) -> None:
         raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset's images come from, for a prepared cache's manifest.
+
+    ``factory`` is the registered name; ``options`` are the factory's arguments that choose
+    which images come out in which order (compared when a cache is used); ``location`` (a
+    folder, or where a Hub dataset's copy would be) is where the data was read, recorded but not
+    compared, so moved data still finds its cache, which lies next to it.
+    """
+
+    factory: str
+    location: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 class ImageDataset(Dataset):
     """Base class: ``(image, label)`` items plus the metadata the trainer and evaluation use.
 
     ``name`` identifies the data (evaluation caches real-data statistics per
-    ``name``/``split``/``resolution``); ``num_classes`` is 0 when unlabeled.
+    ``name``/``split``/``resolution``); ``num_classes`` is 0 when unlabeled. ``source`` is set
+    for datasets that can be prepared (:mod:`registry.datasets.prepared_writer`).
     """
+
+    source: Source | None = None
+    held_in_memory = False
+    """True when items are cut from tensors in memory (nothing to decode: DataLoader workers
+    do not pay, :func:`zoo.training.data.resolve_workers`)."""
 
     def __init__(
         self, *, name: str, split: str, resolution: int, channels: int, num_classes: int
@@ -66,6 +91,18 @@ class ImageDataset(Dataset):
         self.resolution = resolution
         self.channels = channels
         self.num_classes = num_classes
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = self.raw(index)
+        return to_unit_range(image), self._label(label)
+
+    def raw(self, index: int) -> tuple[torch.Tensor, int]:
+        """Item ``index`` before scaling: a uint8 ``C×H×W`` image and its label."""
+        raise TypeError(f"{self.name} has no uint8 images to prepare (it is made in memory).")
+
+    def item_origin(self, index: int) -> str:
+        """Where item ``index`` is read from, for error messages."""
+        return f"{self.name} {self.split} item {index}"
 
     def __repr__(self) -> str:
         return (
@@ -78,12 +115,15 @@ class ImageDataset(Dataset):
         return torch.tensor(value if self.num_classes else 0, dtype=torch.int64)
 
     def _from_pil(self, image: Image.Image) -> torch.Tensor:
-        """A decoded image at this dataset's channels and resolution (resize, center crop)."""
-        return resize_center_crop(pil_to_tensor(image, self.channels), self.resolution)
+        """A decoded image as uint8 at this dataset's channels and resolution."""
+        return fit_image(image, self.resolution, self.channels)
 
 
 class TensorImageDataset(ImageDataset):
-    """Images held in one tensor (uint8 in [0, 255] or float in [-1, 1]), converted per item."""
+    """Images held in one tensor, transformed per item: uint8 in [0, 255] (``transform`` maps
+    uint8 to uint8, then the item is scaled to [-1, 1]) or float in [-1, 1]."""
+
+    held_in_memory = True
 
     def __init__(
         self,
@@ -104,9 +144,15 @@ class TensorImageDataset(ImageDataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.images[index]
-        image = to_unit_range(image) if image.dtype == torch.uint8 else image.clone()
-        return self._transform(image).contiguous(), self._label(int(self.labels[index]))
+        if self.images.dtype == torch.uint8:
+            return super().__getitem__(index)
+        image = self._transform(self.images[index].clone()).contiguous()
+        return image, self._label(int(self.labels[index]))
+
+    def raw(self, index: int) -> tuple[torch.Tensor, int]:
+        if self.images.dtype != torch.uint8:
+            return super().raw(index)
+        return self._transform(self.images[index]), int(self.labels[index])
 
 
 class HFImageDataset(ImageDataset):
@@ -124,11 +170,10 @@ class HFImageDataset(ImageDataset):
     def __len__(self) -> int:
         return len(self.hf_dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw(self, index: int) -> tuple[torch.Tensor, int]:
         row = self.hf_dataset[int(index)]
-        image = self._from_pil(row[self.image_key])
         label = int(row[self.label_key]) if self.label_key else 0
-        return image, self._label(label)
+        return self._from_pil(row[self.image_key]), label
 
 
 class FolderImageDataset(ImageDataset):
@@ -145,7 +190,9 @@ class FolderImageDataset(ImageDataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw(self, index: int) -> tuple[torch.Tensor, int]:
         with Image.open(self.paths[index]) as pil:
-            image = self._from_pil(pil)
-        return image, self._label(self.labels[index])
+            return self._from_pil(pil), self.labels[index]
+
+    def item_origin(self, index: int) -> str:
+        return str(self.paths[index])

@@ -18,11 +18,14 @@ from registry._registry import register
 from registry.datasets.base import (
     CorruptDatasetError,
     DatasetNotFoundError,
+    ImageDataset,
     PathLike,
+    Source,
     TensorImageDataset,
     check_common,
 )
-from registry.datasets.transforms import mnist_transform
+from registry.datasets.prepared_reader import with_cache
+from registry.datasets.transforms import fit_mnist
 
 __all__ = ["FASHION_MNIST_DEFAULT_DIR", "FASHION_MNIST_ENV", "fashion_mnist", "read_idx"]
 
@@ -133,26 +136,31 @@ def fashion_mnist(
     resolution: int = 32,
     root: PathLike | None = None,
     channels: int = 1,
-) -> TensorImageDataset:
+    prepared: PathLike | bool = True,
+) -> ImageDataset:
     """Fashion-MNIST (60k train / 10k test, 10 classes), the embedded default dataset.
 
     Reads the IDX files from ``root``, else ``$SELFMOD_FASHION_MNIST``, else
     ``/usr/share/datasets/fashion-mnist/`` (Debian ``dataset-fashion-mnist``). 28×28 images are
     padded with the background (-1) to 32×32, resized bilinearly to other resolutions;
-    ``channels=3`` repeats the gray channel.
+    ``channels=3`` repeats the gray channel. ``prepared``: a prepared cache's folder, ``True``
+    to use the one next to the IDX files if there is one, ``False`` never
+    (:mod:`registry.datasets.prepared_reader`; the data is held in memory anyway).
     """
     check_common(split, resolution, channels)
     images_path, labels_path = _fashion_mnist_files(root, split)
     stamp = tuple(int(v) for p in (images_path, labels_path) for v in _file_stamp(p))
     images, labels = _load_idx_pair(images_path.resolve(), labels_path.resolve(), stamp)
 
-    return TensorImageDataset(
+    dataset = TensorImageDataset(
         images,
         labels,
-        transform=functools.partial(mnist_transform, resolution=resolution, channels=channels),
+        transform=functools.partial(fit_mnist, resolution=resolution, channels=channels),
         name="fashion_mnist",
         split=split,
         resolution=resolution,
         channels=channels,
         num_classes=10,
     )
+    dataset.source = Source("fashion_mnist", images_path.resolve().parent)
+    return with_cache(dataset, prepared)

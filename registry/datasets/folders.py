@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from registry._registry import register
@@ -9,9 +10,12 @@ from registry.datasets.base import (
     SPLITS,
     DatasetNotFoundError,
     FolderImageDataset,
+    ImageDataset,
     PathLike,
+    Source,
     check_common,
 )
+from registry.datasets.prepared_reader import with_cache
 
 __all__ = ["image_folder"]
 
@@ -69,12 +73,15 @@ def image_folder(
     resolution: int = 32,
     channels: int = 3,
     name: str | None = None,
-) -> FolderImageDataset:
+    prepared: PathLike | bool = True,
+) -> ImageDataset:
     """A local folder of images; labels from the sorted immediate subfolder names.
 
     Images directly in the folder make an unlabeled set. With ``root/train`` and ``root/test``
     those are the splits; otherwise ``root`` itself is the train split. Images are resized on
-    the shorter side and center-cropped to ``resolution``.
+    the shorter side and center-cropped to ``resolution``. ``prepared``: a prepared cache's
+    folder to serve the images from, ``True`` to use the one next to ``root`` if there is one,
+    ``False`` to decode the files (:mod:`registry.datasets.prepared_reader`).
     """
     check_common(split, resolution, channels)
     root = Path(root)
@@ -84,7 +91,7 @@ def image_folder(
         raise DatasetNotFoundError(
             f"image_folder: no images ({', '.join(sorted(_IMAGE_SUFFIXES))}) in {base}."
         )
-    return FolderImageDataset(
+    dataset = FolderImageDataset(
         paths,
         labels,
         classes,
@@ -94,3 +101,7 @@ def image_folder(
         channels=channels,
         num_classes=len(classes),
     )
+    listing = "\n".join(str(p.relative_to(base)) for p in paths).encode()
+    options = {"files": hashlib.sha256(listing).hexdigest()}  # the same files, in the same order
+    dataset.source = Source("image_folder", root.resolve(), options)
+    return with_cache(dataset, prepared)

@@ -11,6 +11,10 @@ parameters that row implies. Default repositories (override with ``hf_path``):
   ``data_dir`` (or ``hf_path``) for the full set.
 * ``imagenet128``: ``ILSVRC/imagenet-1k`` (``image``/``label``; gated: accept its terms and
   ``hf auth login``; train 1.28M, validation 50k used as test).
+
+Each factory also takes ``prepared``: served from a prepared uint8 cache
+(``scripts/prepare_data.py``) next to ``data_dir`` or the ``datasets`` cache's copy, or in a
+folder given (:mod:`registry.datasets.prepared_reader`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from registry._registry import register
-from registry.datasets.base import HFImageDataset, PathLike, check_common
+from registry.datasets.base import HFImageDataset, ImageDataset, PathLike, Source, check_common
 from registry.datasets.hub import load_source
 from registry.datasets.hub_splits import (
     count_classes,
@@ -30,6 +35,7 @@ from registry.datasets.hub_splits import (
     partition_split,
     pick_split,
 )
+from registry.datasets.prepared_reader import with_cache
 
 __all__ = [
     "HUB_DATASETS",
@@ -117,8 +123,11 @@ def load_hub_dataset(
     test_size: int = 0,
     seed: int = 0,
     test_split: str = "test",
-) -> HFImageDataset:
-    """Load ``spec``'s data, pick the split (or partition the pooled set), wrap it."""
+    prepared: PathLike | bool = True,
+) -> ImageDataset:
+    """Load ``spec``'s data, pick the split (or partition the pooled set), wrap it; serve it
+    from its prepared cache (``prepared``: a folder, or ``True`` for the one next to the data,
+    :func:`~registry.datasets.prepared_reader.with_cache`) when there is one."""
     check_common(split, resolution, channels)
     if spec.partition is None:
         hf_split = test_split if split == "test" else split
@@ -129,7 +138,7 @@ def load_hub_dataset(
     num_classes = count_classes(source, label_key)
     if spec.partition is not None:
         source = partition_split(source, split, spec.partition.mode, test_size, seed)
-    return HFImageDataset(
+    dataset = HFImageDataset(
         source,
         image_key=image_key,
         label_key=label_key,
@@ -139,6 +148,21 @@ def load_hub_dataset(
         channels=channels,
         num_classes=num_classes,
     )
+    options = {"hf_path": None if data_dir else hf_path, "revision": revision}
+    options |= {"hf_split": hf_split, "image_key": image_key, "label_key": label_key}
+    if spec.partition is not None:
+        options |= {"test_size": test_size, "seed": seed if spec.partition.mode == "random" else 0}
+    dataset.source = Source(spec.name, _data_location(hf_path, data_dir, cache_dir), options)
+    return with_cache(dataset, prepared)
+
+
+def _data_location(hf_path: str, data_dir: PathLike | None, cache_dir: PathLike | None) -> Path:
+    """``data_dir``, else where ``datasets`` keeps ``hf_path`` (a prepared cache lies beside)."""
+    if data_dir is not None:
+        return Path(data_dir).resolve()
+    import datasets
+
+    return Path(cache_dir or datasets.config.HF_DATASETS_CACHE) / hf_path.replace("/", "___")
 
 
 def _signature(spec: HubDatasetSpec) -> inspect.Signature:
@@ -163,16 +187,17 @@ def _signature(spec: HubDatasetSpec) -> inspect.Signature:
         *([parameter("test_split", spec.test_split, "str")] if spec.test_split != "test" else []),
         parameter("cache_dir", None, "PathLike | None"),
         parameter("revision", None, "str | None"),
+        parameter("prepared", True, "PathLike | bool"),
     ]
-    return inspect.Signature(parameters, return_annotation="HFImageDataset")
+    return inspect.Signature(parameters, return_annotation="ImageDataset")
 
 
-def _make_factory(spec: HubDatasetSpec) -> Callable[..., HFImageDataset]:
+def _make_factory(spec: HubDatasetSpec) -> Callable[..., ImageDataset]:
     """The registered factory ``dataset.<spec.name>``: :func:`load_hub_dataset` for ``spec``,
     with the signature of :func:`_signature` (which gin and ``inspect`` read)."""
     signature = _signature(spec)
 
-    def factory(*args: Any, **kwargs: Any) -> HFImageDataset:
+    def factory(*args: Any, **kwargs: Any) -> ImageDataset:
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:  # Worded as Python words it for a plain function.

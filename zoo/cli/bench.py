@@ -8,6 +8,7 @@
   python scripts/bench.py peer [--steps 3]      # against torch-mimicry's SNGAN-32 step
   python scripts/bench.py limit [--arch resnet32] [--width 1]   # step FLOP/s vs conv rate
   python scripts/bench.py gpu [--skip-tests]    # the GPU acceptance check: CUDA tests, report
+  python scripts/bench.py data [--images 600]   # streamed JPEGs against a prepared cache
 
 Each subcommand is a function ``bench_<name>(args) -> int`` plus an ``add_<name>_parser``
 that registers its arguments; add a subcommand by writing both and listing it in
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 import registry
+from zoo.cli.bench_data import add_data_parser
 from zoo.cli.bench_features import add_features_parser
 from zoo.cli.bench_gpu import add_gpu_parser
 from zoo.cli.bench_limit import add_limit_parser
@@ -281,6 +283,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_peer_parser,
     add_limit_parser,
     add_gpu_parser,
+    add_data_parser,
 ]
 
 

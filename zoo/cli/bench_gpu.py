@@ -424,10 +424,10 @@ def _free_memory() -> None:
 
 
 def _data_records(args: argparse.Namespace, device: str, sizes: dict[str, int]) -> list[DataRecord]:
-    """The in-memory path at 32 and 128 px (synthetic images), and the streamed path at
-    128 px on a temporary folder of 160 px JPEGs (decode, resize, crop), with 0 workers (the
-    trainer's default) and with up to 8."""
-    from registry.datasets import image_folder, synthetic
+    """The in-memory path at 32 and 128 px (synthetic images), the streamed path at 128 px on
+    a temporary folder of 160 px JPEGs (decode, resize, crop), with 0 workers and with up to
+    8, and the same JPEGs prepared (``scripts/prepare_data.py``) read by index lookups."""
+    from registry.datasets import image_folder, prepare, prepared, synthetic
 
     workers = min(8, os.cpu_count() or 1)
     common = {"device": device, "batch_size": args.batch_size, "seconds": args.cell_seconds / 2}
@@ -439,8 +439,11 @@ def _data_records(args: argparse.Namespace, device: str, sizes: dict[str, int]) 
     records = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_jpegs(Path(tmp) / "jpegs", jpegs, 160)
-        from_folder = lambda: image_folder(folder, resolution=128)  # noqa: E731
+        from_folder = lambda: image_folder(folder, resolution=128, prepared=False)  # noqa: E731
         cases += [(f"{jpegs} JPEGs of 160 px", from_folder, False, n) for n in (0, workers)]
+        cache = Path(tmp) / "prepared"
+        prepare(from_folder(), cache, progress=False)
+        cases.append((f"{jpegs} JPEGs of 160 px", lambda: prepared(cache), False, 0))
         for source, make, in_memory, num_workers in cases:
             print(f"data: {source}, {'in memory' if in_memory else f'{num_workers} workers'}")
             try:

@@ -15,6 +15,11 @@ this device, :mod:`zoo.training.precision`, else fp32; ``"bf16"``; ``"no"``), ``
 can be turned off only to measure them: ``closed_form_norm_backward`` (sBN/CBN's backward in
 closed form, :mod:`registry.modulated_batch_norm`) and ``skip_d_weight_grads`` (the G step
 backpropagates through D without D's weight gradients).
+
+Real batches (:mod:`zoo.training.data`): in memory as above, else index lookups in a prepared
+cache (``scripts/prepare_data.py``), else a DataLoader with ``num_workers`` processes
+(``"auto"``: the cores minus one, at most 8, for data decoded per item; 0 for data held in
+memory as tensors).
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ class TrainSettings:
     eval_extractor: str = "inception"
     eval_split: str = "test"
     best_metric: str = "fid"
-    num_workers: int = 0
+    num_workers: int | str = "auto"
     tracker: str | None = "tensorboard"
     progress: bool = True
 
