@@ -5,7 +5,8 @@ In the spirit of timm's ``_registry.py``: components register by decorator under
 ``{kind}.{name}``, so a gin file can say ``generator.resnet32.norm = @norm.sbn``.
 
 Third-party packages register through the entry-point group :data:`ENTRY_POINT_GROUP`; plugins
-are imported on first use (any lookup, listing or gin parse).
+are imported on first use (any lookup, listing or gin parse). A plugin that fails to load is
+named in a warning and in the error of a lookup that finds nothing; the others still load.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import logging
+import warnings
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, TypeVar
@@ -50,6 +52,7 @@ KINDS = (
 _logger = logging.getLogger(__name__)
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 _PLUGINS_LOADED = False
+_BROKEN_PLUGINS: dict[str, str] = {}  # entry-point name -> why it failed to load
 _list = list  # ``list`` below is the public listing function, as in timm.
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -98,26 +101,33 @@ def _origin(obj: Any) -> str:
 
 
 def load_plugins(force: bool = False) -> _list[str]:
-    """Import every entry point of :data:`ENTRY_POINT_GROUP` once; return their names.
+    """Import every entry point of :data:`ENTRY_POINT_GROUP` once; return the names of those
+    that loaded.
 
     An entry point names a module whose import registers components with :func:`register`,
-    or a callable, which is called with no arguments.
+    or a callable, which is called with no arguments. One that raises is skipped with a
+    ``RuntimeWarning`` naming it, so that a broken plugin does not hide the others.
     """
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED and not force:
         return []
     _PLUGINS_LOADED = True
+    _BROKEN_PLUGINS.clear()
     loaded = []
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             target = entry_point.load()
-        except Exception as error:  # A broken plugin must not hide the others.
-            raise RegistryError(
-                f"Plugin {entry_point.name!r} ({entry_point.value}) failed to load: {error!r}. "
-                f"Fix or uninstall the package that provides it."
-            ) from error
-        if callable(target) and not isinstance(target, type):
-            target()
+            if callable(target) and not isinstance(target, type):
+                target()
+        except Exception as error:
+            _BROKEN_PLUGINS[entry_point.name] = f"{entry_point.value}: {error!r}"
+            warnings.warn(
+                f"Plugin {entry_point.name!r} ({entry_point.value}) failed to load and is "
+                f"skipped: {error!r}. Fix or uninstall the package that provides it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
         loaded.append(entry_point.name)
         _logger.debug("loaded plugin %s", entry_point.name)
     return loaded
@@ -131,7 +141,9 @@ def get(kind: str, name: str) -> Callable[..., Any]:
         close = difflib.get_close_matches(name, table, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         known = ", ".join(sorted(table)) or "none"
-        raise RegistryError(f"Unknown {kind} {name!r}.{hint} Registered {kind}s: {known}.")
+        failed = "; ".join(f"{p!r} ({why})" for p, why in _BROKEN_PLUGINS.items())
+        note = f" Plugins that failed to load: {failed}." if failed else ""
+        raise RegistryError(f"Unknown {kind} {name!r}.{hint} Registered {kind}s: {known}.{note}")
     return table[name]
 
 

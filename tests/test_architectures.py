@@ -180,3 +180,11 @@ def test_generator_sample_is_seeded_and_checks_labels():
     assert g.sample(2, labels=[0, 1]).shape == (2, 3, 32, 32)
     with pytest.raises(ValueError, match="labels must have shape"):
         g.sample(2, labels=[0, 1, 2])
+
+
+@pytest.mark.parametrize("kind", ["generator", "discriminator"])
+def test_registered_classes_are_named_family_resolution_role(kind):
+    for name in registry.list(kind):  # e.g. generator.sndcgan32 is SNDCGAN32Generator
+        cls = registry.get(kind, name)
+        assert cls.__name__.lower() == f"{name}{kind}" and name.endswith(str(cls.resolution))
+        assert f"{cls.resolution}x{cls.resolution} (Table " in cls.__doc__

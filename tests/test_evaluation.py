@@ -292,3 +292,17 @@ def test_two_processes_agree_with_one(tmp_path, run_two_processes):
         progress=False,
     )
     assert dict(results[0]) == pytest.approx(single, rel=1e-5)
+
+
+def test_prd_curve_takes_evaluate_settings_with_its_defaults():
+    import inspect
+
+    settings = [
+        p
+        for p in inspect.signature(evaluate).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name != "metrics"
+    ]
+    own = list(inspect.signature(prd_curve).parameters.values())
+    prd = ["num_clusters", "num_angles", "num_runs"]
+    assert [p.name for p in own[:5]] == ["generator", "dataset", *prd]
+    assert own[5:] == settings  # names, kinds, defaults and annotations, in evaluate's order

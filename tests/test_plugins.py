@@ -3,6 +3,7 @@
 import sys
 import textwrap
 
+import pytest
 import torch
 
 import registry
@@ -53,3 +54,35 @@ def test_entry_point_plugin_used_from_gin(tmp_path, monkeypatch):
     finally:
         registry._registry._REGISTRY["norm"].pop("gated_sbn", None)
         sys.modules.pop("gated_norm_plugin", None)
+
+
+def test_a_broken_plugin_is_named_and_does_not_hide_the_others(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("raise ImportError('needs a package not here')\n")
+    (tmp_path / "good_plugin.py").write_text(
+        textwrap.dedent("""
+        from torch import nn
+        import registry
+
+        registry.register("norm", "after_broken_bn")(nn.BatchNorm2d)
+    """)
+    )
+    dist = tmp_path / "two_plugins-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: two-plugins\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(  # the broken one first
+        f"[{ENTRY_POINT_GROUP}]\nbroken = broken_plugin\ngood = good_plugin\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry._registry, "_PLUGINS_LOADED", False)
+    monkeypatch.setattr(registry._registry, "_BROKEN_PLUGINS", {})
+    try:
+        with pytest.warns(RuntimeWarning, match=r"Plugin 'broken' \(broken_plugin\) failed"):
+            loaded = registry.load_plugins()
+        assert "good" in loaded and "broken" not in loaded
+        assert registry.get("norm", "after_broken_bn") is torch.nn.BatchNorm2d
+        with pytest.raises(registry.RegistryError, match=r"failed to load: 'broken'.*not here"):
+            registry.get("norm", "from_the_broken_plugin")
+    finally:
+        registry._registry._REGISTRY["norm"].pop("after_broken_bn", None)
+        for module in ("broken_plugin", "good_plugin"):
+            sys.modules.pop(module, None)

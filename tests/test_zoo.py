@@ -15,6 +15,7 @@ import zoo.training.settings  # registers train.* for the gin files
 from zoo import catalog
 from zoo.config import GIN_DIR
 from zoo.model_folder import CONFIG_FILE, MODEL_FILE
+from zoo.models import parse_model_name
 
 TINY = 0.0625
 CASES = [(name, {"norm": "sbn"}) for name in registry.list("generator")] + [
@@ -238,6 +239,19 @@ def test_unknown_names_get_suggestions():
         zoo.load("resnet32")
     with pytest.raises(zoo.UnknownModelError, match="hf-hub:org/repo"):
         zoo.load("org/repo")
+
+
+def test_a_name_is_parsed_once_into_what_it_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet32").mkdir()  # a folder named like an architecture
+    hub_name = parse_model_name("hf-hub:org/repo@v1")
+    assert (hub_name.kind, hub_name.repo_id, hub_name.revision) == ("hub", "org/repo", "v1")
+    entry = parse_model_name("selfmod-resnet-cifar10").entry
+    assert entry is not None and entry.architecture == "resnet32"
+    # create() takes the architecture before a folder; load(), which needs weights, the folder.
+    assert parse_model_name("resnet32", architectures=True).kind == "registry"
+    assert parse_model_name("resnet32").path == Path("resnet32")
+    assert parse_model_name("local-dir:resnet32", architectures=True).kind == "folder"
 
 
 def test_missing_paths_get_no_hub_hint(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "catalog_name",
     "get_entry",
     "load_catalog",
+    "unknown_model",
     "update_entry",
 ]
 
@@ -163,17 +165,23 @@ def load_catalog(path: str | Path | None = None) -> dict[str, CatalogEntry]:
     return entries
 
 
+def unknown_model(name: str, names: Iterable[str]) -> UnknownModelError:
+    """The error for ``name``, which is no model: it lists the close matches among ``names``
+    (the catalog's)."""
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return UnknownModelError(
+        f"Unknown model {name!r}: not in the zoo's catalog, not a registered generator, "
+        f"not a folder.{hint} zoo.list_models() lists the catalog; 'hf-hub:ORG/NAME[@REV]' "
+        f"loads from the Hub and a directory path loads a local checkpoint folder."
+    )
+
+
 def get_entry(name: str, path: str | Path | None = None) -> CatalogEntry:
     """The entry called ``name``; an unknown name lists close matches."""
     entries = load_catalog(path)
     if name not in entries:
-        close = difflib.get_close_matches(name, entries, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise UnknownModelError(
-            f"Unknown model {name!r}: not in the zoo's catalog, not a registered generator, "
-            f"not a folder.{hint} zoo.list_models() lists the catalog; 'hf-hub:ORG/NAME[@REV]' "
-            f"loads from the Hub and a directory path loads a local checkpoint folder."
-        )
+        raise unknown_model(name, entries)
     return entries[name]
 
 

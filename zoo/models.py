@@ -1,9 +1,10 @@
 """timm-style entry points of the zoo: :func:`list_models`, :func:`create`, :func:`load`.
 
-A name is looked up in this order: ``hf-hub:ORG/NAME[@REVISION]`` (a checkpoint folder on the
-Hub), ``local-dir:PATH``, a catalog name (``zoo/catalog.json``), a registered generator
-architecture (:func:`create` only), an existing directory (a checkpoint folder, a trainer's
-``best/``/``final/`` folder or a run folder).
+A name is parsed once (:func:`parse_model_name`, as timm's) into what it names, looked up in
+this order: ``hf-hub:ORG/NAME[@REVISION]`` (a checkpoint folder on the Hub), ``local-dir:PATH``,
+a catalog name (``zoo/catalog.json``), a registered generator architecture (:func:`create`
+only), an existing directory (a checkpoint folder, a trainer's ``best/``/``final/`` folder or a
+run folder); :func:`create` and :func:`load` then dispatch once on its kind.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -31,7 +32,7 @@ from zoo.model_folder import (
     weights_file,
 )
 
-__all__ = ["create", "list_models", "load"]
+__all__ = ["ModelName", "create", "list_models", "load", "parse_model_name"]
 
 _LOCAL_PREFIX = "local-dir:"
 _HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
@@ -53,27 +54,78 @@ def list_models(pattern: str | Sequence[str] | None = None, pretrained: bool = F
     )
 
 
+@dataclass(frozen=True)
+class ModelName:
+    """What a model name names: ``kind`` is "hub" (``repo_id`` at ``revision``), "catalog"
+    (``entry``), "registry" (the architecture ``name``) or "folder" (``path``)."""
+
+    kind: Literal["hub", "catalog", "registry", "folder"]
+    name: str  # as written
+    repo_id: str = ""
+    revision: str | None = None
+    entry: catalog.CatalogEntry | None = None
+    path: Path | None = None
+
+
+def parse_model_name(name: str, *, architectures: bool = False) -> ModelName:
+    """What ``name`` names, in the order of this module's docstring; registered generator
+    architectures only with ``architectures=True`` (:func:`create`: they have no weights).
+    Anything else raises :class:`UnknownModelError` naming the likeliest fix."""
+    if hub.is_hub_name(name):
+        repo_id, revision = hub.parse_hub_name(name)
+        return ModelName("hub", name, repo_id=repo_id, revision=revision)
+    entries = catalog.load_catalog()
+    if name in entries:
+        return ModelName("catalog", name, entry=entries[name])
+    if architectures and name in registry.list("generator"):
+        return ModelName("registry", name)
+    path = Path(name.removeprefix(_LOCAL_PREFIX))
+    if path.is_dir():
+        return ModelName("folder", name, path=path)
+    reason = None if architectures else _why_no_checkpoint(name, path)
+    raise UnknownModelError(reason) if reason else catalog.unknown_model(name, entries)
+
+
+def _why_no_checkpoint(name: str, path: Path) -> str | None:
+    """What ``name``, which names nothing :func:`load` can load, most likely meant, if known."""
+    if name in registry.list("generator"):
+        return (
+            f"{name!r} is a generator architecture, not a trained model: zoo.create({name!r}) "
+            f"builds it untrained; zoo.list_models(pretrained=True) lists models with weights."
+        )
+    if path.exists():
+        return (
+            f"{path} is a file, not a checkpoint folder: pass the folder that holds "
+            f"{CONFIG_FILE} and model.safetensors (or a run folder)."
+        )
+    if name.startswith(_LOCAL_PREFIX):
+        return f"No checkpoint folder at {path}."
+    if _HUB_REPO.fullmatch(name):
+        return f"No checkpoint folder at {path}. For a Hub repo write 'hf-hub:{name}'."
+    if "/" in name or "\\" in name:
+        return f"No checkpoint folder at {path}: it does not exist."
+    return None
+
+
+def _architecture(model: ModelName) -> dict[str, Any]:
+    """The ``architecture`` and ``model_args`` of what ``model`` names (only the config.json
+    of a Hub checkpoint is fetched)."""
+    if model.kind == "hub":
+        folder = hub.download(model.repo_id, model.revision, [CONFIG_FILE], label=model.name)
+        return read_config(folder)
+    if model.kind == "catalog":
+        entry = model.entry
+        return {"architecture": entry.architecture, "model_args": entry.model_args}
+    if model.kind == "registry":
+        return {"architecture": model.name, "model_args": {}}
+    return read_config(checkpoint_dir(model.path))
+
+
 def create(name: str, **overrides: Any) -> Generator:
     """An untrained generator (train mode): the architecture of a catalog name, a registered
     generator name, a checkpoint folder or an ``hf-hub:`` name (only its config.json is
     fetched), with ``overrides`` replacing constructor arguments."""
-    entries = catalog.load_catalog()
-    path = name.removeprefix(_LOCAL_PREFIX)
-    if hub.is_hub_name(name):
-        repo_id, revision = hub.parse_hub_name(name)
-        config = read_config(hub.download(repo_id, revision, [CONFIG_FILE], label=name))
-    elif name in entries:
-        config = {
-            "architecture": entries[name].architecture,
-            "model_args": entries[name].model_args,
-        }
-    elif name in registry.list("generator"):
-        config = {"architecture": name, "model_args": {}}
-    elif Path(path).is_dir():
-        config = read_config(checkpoint_dir(path))
-    else:
-        catalog.get_entry(name)  # raises UnknownModelError with suggestions
-        raise AssertionError("unreachable")
+    config = _architecture(parse_model_name(name, architectures=True))
     return build("generator", config["architecture"], {**config["model_args"], **overrides}, name)
 
 
@@ -145,53 +197,40 @@ def _pinned_sha256(repo_id: str, revisions: Sequence[str | None]) -> str | None:
     return None
 
 
-def _locate(name: str, revision: str | None) -> _Located:
-    if hub.is_hub_name(name):
-        repo_id, named = hub.parse_hub_name(name)
-        if revision and named and revision != named:
-            raise ValueError(f"{name!r} names revision {named!r} but revision={revision!r}.")
-        revision = revision or named
-        directory = hub.download(repo_id, revision, label=name)
-        commit = directory.name  # the snapshot folder: the commit the revision resolved to
-        info = {
-            "name": name,
-            "source": "hf-hub",
-            "repo_id": repo_id,
-            "revision": revision,
-            "commit": commit,
-        }
-        pinned = _pinned_sha256(repo_id, (revision, commit))
-        return _Located(directory, hub.cache_remedy(repo_id, revision), pinned, info)
-    entries = catalog.load_catalog()
-    if name in entries:
-        return _from_entry(entries[name], revision)
-    path = Path(name.removeprefix(_LOCAL_PREFIX))
-    if path.is_dir():
-        if revision is not None:
-            raise ValueError("revision= applies to Hub and catalog names, not to a folder.")
-        directory = checkpoint_dir(path)
-        remedy = f"Export or copy the checkpoint folder {directory} again."
-        return _Located(directory, remedy, None, {"name": name, "source": "local-dir"})
-    if name in registry.list("generator"):
-        raise UnknownModelError(
-            f"{name!r} is a generator architecture, not a trained model: zoo.create({name!r}) "
-            f"builds it untrained; zoo.list_models(pretrained=True) lists models with weights."
+def _from_hub(model: ModelName, revision: str | None) -> _Located:
+    if revision and model.revision and revision != model.revision:
+        raise ValueError(
+            f"{model.name!r} names revision {model.revision!r} but revision={revision!r}."
         )
-    if path.exists():
-        raise UnknownModelError(
-            f"{path} is a file, not a checkpoint folder: pass the folder that holds "
-            f"{CONFIG_FILE} and model.safetensors (or a run folder)."
-        )
-    if name.startswith(_LOCAL_PREFIX):
-        raise UnknownModelError(f"No checkpoint folder at {path}.")
-    if _HUB_REPO.fullmatch(name):
-        raise UnknownModelError(
-            f"No checkpoint folder at {path}. For a Hub repo write 'hf-hub:{name}'."
-        )
-    if "/" in name or "\\" in name:
-        raise UnknownModelError(f"No checkpoint folder at {path}: it does not exist.")
-    catalog.get_entry(name)  # raises UnknownModelError with suggestions
-    raise AssertionError("unreachable")
+    revision = revision or model.revision
+    directory = hub.download(model.repo_id, revision, label=model.name)
+    commit = directory.name  # the snapshot folder: the commit the revision resolved to
+    info = {
+        "name": model.name,
+        "source": "hf-hub",
+        "repo_id": model.repo_id,
+        "revision": revision,
+        "commit": commit,
+    }
+    pinned = _pinned_sha256(model.repo_id, (revision, commit))
+    return _Located(directory, hub.cache_remedy(model.repo_id, revision), pinned, info)
+
+
+def _from_folder(model: ModelName, revision: str | None) -> _Located:
+    if revision is not None:
+        raise ValueError("revision= applies to Hub and catalog names, not to a folder.")
+    directory = checkpoint_dir(model.path)
+    remedy = f"Export or copy the checkpoint folder {directory} again."
+    return _Located(directory, remedy, None, {"name": model.name, "source": "local-dir"})
+
+
+def _locate(model: ModelName, revision: str | None) -> _Located:
+    """Where the checkpoint ``model`` names lies (downloaded if need be) and how to check it."""
+    if model.kind == "hub":
+        return _from_hub(model, revision)
+    if model.kind == "catalog":
+        return _from_entry(model.entry, revision)
+    return _from_folder(model, revision)
 
 
 def load(
@@ -206,7 +245,7 @@ def load(
     uses the running statistics of training, so a sample does not depend on the batch it is
     drawn in. ``G.checkpoint_info`` says where the weights came from.
     """
-    located = _locate(str(name_or_path), revision)
+    located = _locate(parse_model_name(str(name_or_path)), revision)
     config = read_config(located.directory)
     weights = weights_file(located.directory)
     if located.sha256:

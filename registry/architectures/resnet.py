@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from registry._registry import register
 from registry.architectures.base import Discriminator, Generator
 from registry.architectures.layer_options import maybe_sn, scaled
 from registry.architectures.norm_factory import NormFactory
-from registry.architectures.variants import at_resolution
 
 __all__ = ["ResNetDiscriminator", "ResNetGenerator"]
 
@@ -111,23 +111,35 @@ class ResNetDiscriminator(Discriminator):
 
 
 # The registered classes, one per table. Table 10's last rows read 128x128x3: 32x32x3 is meant.
-ResNet32Generator = at_resolution(
-    ResNetGenerator, 32, table=10, block_channels=(256, 256, 256, 256)
-)
-ResNet128Generator = at_resolution(
-    ResNetGenerator, 128, table=12, block_channels=(1024, 1024, 512, 256, 128, 64)
-)
-ResNet32Discriminator = at_resolution(
-    ResNetDiscriminator,
-    32,
-    table=11,
-    block_channels=(128, 128, 128, 128),
-    downsample=(True, True, False, False),
-)
-ResNet128Discriminator = at_resolution(
-    ResNetDiscriminator,
-    128,
-    table=13,
-    block_channels=(64, 128, 256, 512, 1024, 1024),
-    downsample=(True, True, True, True, True, False),
-)
+@register("generator", "resnet32")
+class ResNet32Generator(ResNetGenerator):
+    """ResNet generator at 32x32 (Table 10)."""
+
+    resolution = 32
+    block_channels = (256, 256, 256, 256)
+
+
+@register("generator", "resnet128")
+class ResNet128Generator(ResNetGenerator):
+    """ResNet generator at 128x128 (Table 12)."""
+
+    resolution = 128
+    block_channels = (1024, 1024, 512, 256, 128, 64)
+
+
+@register("discriminator", "resnet32")
+class ResNet32Discriminator(ResNetDiscriminator):
+    """ResNet discriminator at 32x32 (Table 11)."""
+
+    resolution = 32
+    block_channels = (128, 128, 128, 128)
+    downsample = (True, True, False, False)
+
+
+@register("discriminator", "resnet128")
+class ResNet128Discriminator(ResNetDiscriminator):
+    """ResNet discriminator at 128x128 (Table 13)."""
+
+    resolution = 128
+    block_channels = (64, 128, 256, 512, 1024, 1024)
+    downsample = (True, True, True, True, True, False)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from registry._registry import register
 from registry.architectures.base import Discriminator, Generator
 from registry.architectures.layer_options import maybe_sn, scaled
 from registry.architectures.norm_factory import NormFactory
-from registry.architectures.variants import at_resolution
 
 __all__ = ["SNDCGANDiscriminator", "SNDCGANGenerator"]
 
@@ -66,7 +66,29 @@ class SNDCGANDiscriminator(Discriminator):
 
 
 # The registered classes, one per table.
-SNDCGAN32Generator = at_resolution(SNDCGANGenerator, 32, table=6)
-SNDCGAN128Generator = at_resolution(SNDCGANGenerator, 128, table=8)
-SNDCGAN32Discriminator = at_resolution(SNDCGANDiscriminator, 32, table=7)
-SNDCGAN128Discriminator = at_resolution(SNDCGANDiscriminator, 128, table=9)
+@register("generator", "sndcgan32")
+class SNDCGAN32Generator(SNDCGANGenerator):
+    """SNDCGAN generator at 32x32 (Table 6)."""
+
+    resolution = 32
+
+
+@register("generator", "sndcgan128")
+class SNDCGAN128Generator(SNDCGANGenerator):
+    """SNDCGAN generator at 128x128 (Table 8)."""
+
+    resolution = 128
+
+
+@register("discriminator", "sndcgan32")
+class SNDCGAN32Discriminator(SNDCGANDiscriminator):
+    """SNDCGAN discriminator at 32x32 (Table 7)."""
+
+    resolution = 32
+
+
+@register("discriminator", "sndcgan128")
+class SNDCGAN128Discriminator(SNDCGANDiscriminator):
+    """SNDCGAN discriminator at 128x128 (Table 9)."""
+
+    resolution = 128

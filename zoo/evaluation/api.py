@@ -5,9 +5,8 @@ the same result."""
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
@@ -105,31 +104,31 @@ def prd_curve(
     num_clusters: int = NUM_CLUSTERS,
     num_angles: int = NUM_ANGLES,
     num_runs: int = NUM_RUNS,
-    **settings: Any,
+    num_samples: int = 10_000,
+    extractor: str | nn.Module = "inception",
+    batch_size: int = EVAL_BATCH_SIZE,
+    accelerator: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: bool = True,
 ) -> Curve:
     """The PRD curve (precision, recall) of a generator vs. a dataset, for
     :func:`~zoo.metrics.prd.plot_prd_curves` (Sajjadi et al., 2018; Figure 3 of the paper).
 
-    ``settings`` are :func:`evaluate`'s (``num_samples``, ``extractor``, ``batch_size``, ...);
-    :func:`evaluate` with "prd" gives the same curve as ``result.curves["prd"]``.
+    The other settings are :func:`evaluate`'s; :func:`evaluate` with "prd" gives the same
+    curve as ``result.curves["prd"]``.
     """
     prd = PrecisionRecall(num_clusters=num_clusters, num_angles=num_angles, num_runs=num_runs)
-    return evaluate(generator, dataset, metrics=[prd], **settings).curves["prd"]
-
-
-def _with_settings_of(
-    function: Callable[..., Any], source: Callable[..., Any]
-) -> inspect.Signature:
-    """``function``'s signature with its ``**settings`` spelled out as the keyword-only
-    parameters of ``source`` (but ``metrics``), for ``help()`` and introspection."""
-    own = inspect.signature(function)
-    shared = [
-        p
-        for p in inspect.signature(source).parameters.values()
-        if p.kind is p.KEYWORD_ONLY and p.name != "metrics" and p.name not in own.parameters
-    ]
-    kept = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    return own.replace(parameters=[*kept, *shared])
-
-
-prd_curve.__signature__ = _with_settings_of(prd_curve, evaluate)
+    result = evaluate(
+        generator,
+        dataset,
+        metrics=[prd],
+        num_samples=num_samples,
+        extractor=extractor,
+        batch_size=batch_size,
+        accelerator=accelerator,
+        cache_dir=cache_dir,
+        seed=seed,
+        progress=progress,
+    )
+    return result.curves["prd"]
