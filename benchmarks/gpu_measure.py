@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.photos import write_photos
-from benchmarks.setups import Setup, Variant, setup_from_gin, step_throughput
+from benchmarks.setups import FAST, Setup, setup_from_gin, step_throughput
 from benchmarks.timing import sync
 from registry.datasets import image_folder, prepare, prepared, synthetic
 from zoo.errors import one_line
@@ -96,10 +96,8 @@ def measure_steps(
     few enough that ``rounds`` of them take about ``cell_seconds`` per precision."""
     setup = setup_from_gin([gin_file], [f"train.batch_size = {batch_size}", *bindings])
     bf16 = device != "cuda" or cuda_has_bf16(torch.device(device))  # no bf16 units: fp32 only
-    variants = {"fp32": Variant("no", True, True)}
-    if bf16:
-        variants["bf16"] = Variant("bf16", True, True)
-    runs = {precision: (setup, variant) for precision, variant in variants.items()}
+    precisions = {"fp32": "no", "bf16": "bf16"} if bf16 else {"fp32": "no"}
+    runs = {name: (setup, replace(FAST, precision=p)) for name, p in precisions.items()}
     g, d = _params_m(setup)
     probe = step_throughput(runs, steps=1, rounds=1, warmup=warmup, device=device)
     slowest = max(batch_size / rate for rate in probe.values())  # seconds per G step

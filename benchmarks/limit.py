@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import torch
 from accelerate import Accelerator
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.setups import Variant, random_batches, setup_for, step_throughput, timed_trainer
+from benchmarks.setups import FAST, random_batches, setup_for, step_throughput, timed_trainer
 from benchmarks.timing import device_of, machine, sync
 from zoo.training import GANTrainer
 from zoo.training.fastpath import autocast
@@ -74,7 +75,7 @@ def bench_limit(args: argparse.Namespace) -> int:
     device = device_of(args)
     dev, layout = torch.device(device), torch.channels_last
     setup = setup_for(args.arch, args.norm, args.width, args.batch_size)
-    variants = {p: (setup, Variant(p, True, True)) for p in ("no", "bf16")}
+    variants = {p: (setup, replace(FAST, precision=p)) for p in ("no", "bf16")}  # layout, Adam
     print(
         f"limit: {machine(device)}; {setup.name}, batch {args.batch_size}, channels_last, "
         f"fused Adam; {args.rounds} interleaved rounds of {args.steps} G steps"
