@@ -5,17 +5,19 @@ throw-away test folder, and the report rendered from made-up records."""
 import os
 import shlex
 import subprocess
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
 import registry
+from benchmarks import cli, gpu, gpu_measure, gpu_report, gpu_tests
+from benchmarks.cli import build_parser, main
+from benchmarks.gpu_measure import DataRecord, StepRecord
+from benchmarks.gpu_report import Environment
+from benchmarks.gpu_tests import PytestOutcome
+from benchmarks.photos import write_photos
 from registry.datasets import image_folder, synthetic
-from zoo.cli import bench_gpu
-from zoo.cli.bench import build_parser, main
-from zoo.cli.bench_gpu import DataRecord, Environment, PytestOutcome, StepRecord
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the command runs instead")
@@ -24,7 +26,7 @@ def test_gpu_command_refuses_without_cuda(tmp_path, capsys, extra):
     """Exit code 2 and one line naming what is missing and where to run it; nothing written."""
     assert main(["gpu", "--out", str(tmp_path / "out"), *extra]) == 2
     captured = capsys.readouterr()
-    assert captured.err == f"error: {bench_gpu.NO_CUDA}\n"
+    assert captured.err == f"error: {gpu.NO_CUDA}\n"
     assert captured.err.startswith("error: no CUDA device: this command is the GPU acceptance")
     assert captured.out == ""
     assert not (tmp_path / "out").exists()
@@ -35,7 +37,7 @@ def test_gpu_options_and_the_recorded_command_round_trip():
     args = build_parser().parse_args(
         ["gpu", "--out", "my results", "--steps", "4", "--cell-seconds", "7.5", "--skip-tests"]
     )
-    assert args.func is bench_gpu.bench_gpu
+    assert args.func is gpu.bench_gpu
     assert (args.out, args.steps, args.cell_seconds, args.skip_tests) == (
         "my results",
         4,
@@ -43,7 +45,7 @@ def test_gpu_options_and_the_recorded_command_round_trip():
         True,
     )
     assert (args.rounds, args.warmup, args.batch_size) == (3, 3, 64)
-    words = shlex.split(bench_gpu.command_line(args))
+    words = shlex.split(gpu_report.command_line(args))
     assert words[:3] == ["python", "scripts/bench.py", "gpu"]
     assert vars(build_parser().parse_args(words[2:])) == vars(args)
     defaults = build_parser().parse_args(["gpu"])
@@ -56,7 +58,7 @@ def test_measure_steps_runs_the_gin_setup_on_the_cpu():
     architecture, a positive rate for both precisions, and the time cap holding the timed
     steps to 1 when one step already exceeds it."""
     width = "0.0625"
-    record = bench_gpu.measure_steps(
+    record = gpu_measure.measure_steps(
         "ResNet-32",
         "cifar10_resnet_sbn.gin",
         "cpu",
@@ -80,15 +82,15 @@ def test_measure_data_times_the_trainers_batches(tmp_path):
     synthetic set and the streamed path on a folder of JPEGs (decoded, resized 40 -> 32), in
     channels_last on the device, the batches counted; a zero time limit still times one."""
     data = synthetic(num_samples=32, resolution=32)
-    memory = bench_gpu.measure_data("synthetic", data, "cpu", batch_size=8, batches=3, warmup=1)
+    memory = gpu_measure.measure_data("synthetic", data, "cpu", batch_size=8, batches=3, warmup=1)
     assert memory.reading == "in memory" and memory.batches == 3
     assert memory.shape == (8, 3, 32, 32) and memory.channels_last and memory.device == "cpu"
     assert memory.images_per_s > 0
 
-    folder = bench_gpu.write_jpegs(tmp_path / "jpegs", 12, 40)
+    folder = write_photos(tmp_path / "jpegs", 12, 40, 40)
     files = sorted(folder.iterdir())
     assert len(files) == 12 and Image.open(files[0]).size == (40, 40)
-    streamed = bench_gpu.measure_data(
+    streamed = gpu_measure.measure_data(
         "jpegs", image_folder(folder, resolution=32), "cpu", batch_size=4, in_memory=False,
         batches=5, seconds=0.0,
     )  # fmt: skip
@@ -124,23 +126,23 @@ def test_run_cuda_tests_selects_the_cuda_marker_and_reports_failures(tmp_path, m
     not forced onto the CPU, with the cuBLAS setting; a failure fails the run and is named."""
     monkeypatch.setenv("ACCELERATE_USE_CPU", "yes")
     _fake_tests(tmp_path, FAKE_TESTS)
-    run = bench_gpu.run_cuda_tests(tmp_path, timeout=120)
+    run = gpu_tests.run_cuda_tests(tmp_path, timeout=120)
     assert not run.ok
     assert run.summary.startswith("1 failed, 1 passed, 1 deselected"), run.summary
     assert len(run.failures) == 1 and "test_cuda_fails" in run.failures[0]
 
-    missing = bench_gpu.run_cuda_tests(tmp_path / "nowhere")
+    missing = gpu_tests.run_cuda_tests(tmp_path / "nowhere")
     assert not missing.ok and "no tests/ folder" in missing.summary
 
 
 def test_summarize_pytest_needs_a_pass():
     """Passes only with a pass and no failure: all skipped (no GPU seen by the tests) or an
     error at collection is not an acceptance."""
-    passed = bench_gpu.summarize_pytest(0, "..s\n2 passed, 1 skipped in 3.4s\n", 3.5)
+    passed = gpu_tests.summarize_pytest(0, "..s\n2 passed, 1 skipped in 3.4s\n", 3.5)
     assert passed.ok and passed.summary == "2 passed, 1 skipped in 3.4s" and not passed.failures
-    skipped = bench_gpu.summarize_pytest(0, "sss\n3 skipped in 1.2s\n")
+    skipped = gpu_tests.summarize_pytest(0, "sss\n3 skipped in 1.2s\n")
     assert not skipped.ok and skipped.summary == "3 skipped in 1.2s (no CUDA test ran)"
-    errored = bench_gpu.summarize_pytest(1, "E\nERROR tests/test_cuda.py - boom\n1 error in 1s\n")
+    errored = gpu_tests.summarize_pytest(1, "E\nERROR tests/test_cuda.py - boom\n1 error in 1s\n")
     assert not errored.ok and errored.failures == ("ERROR tests/test_cuda.py - boom",)
 
 
@@ -183,7 +185,7 @@ def test_render_report_from_records():
     tests = PytestOutcome(
         False, "1 failed, 15 passed in 80.0s", ("FAILED tests/test_cuda.py::t",), 80
     )
-    text = bench_gpu.render_report(ENV, tests, STEPS, DATA)
+    text = gpu_report.render_report(ENV, tests, STEPS, DATA)
     for piece in (
         "# GPU acceptance: NVIDIA H100 80GB HBM3",
         "compute capability 9.0",
@@ -218,22 +220,22 @@ def test_render_report_from_records():
     assert widths == {len(step_header)}, "a step row is not as wide as its header"
     assert {len(r) for r in rows[rows.index(data_header) :]} == {len(data_header)}
 
-    skipped = bench_gpu.render_report(ENV, None, STEPS, DATA)
+    skipped = gpu_report.render_report(ENV, None, STEPS, DATA)
     assert "CUDA tests (`pytest -m cuda -q`): not run (`--skip-tests`)" in skipped
 
 
 def test_report_path_is_the_device_name_made_safe(tmp_path):
-    assert bench_gpu.report_path(tmp_path, "NVIDIA H100 80GB HBM3") == (
+    assert gpu_report.report_path(tmp_path, "NVIDIA H100 80GB HBM3") == (
         tmp_path / "NVIDIA_H100_80GB_HBM3.md"
     )
-    odd = bench_gpu.report_path("results/gpu", "Tesla/V100: SXM2 (32GB)")
+    odd = gpu_report.report_path("results/gpu", "Tesla/V100: SXM2 (32GB)")
     assert odd.parent.as_posix() == "results/gpu" and odd.name == "Tesla_V100_SXM2_32GB.md"
 
 
 def test_gpu_is_a_listed_subcommand():
     """``scripts/bench.py --help`` lists it (the module docstring too)."""
     assert "gpu" in build_parser().format_help()
-    assert "scripts/bench.py gpu" in sys.modules["zoo.cli.bench"].__doc__
+    assert "scripts/bench.py gpu" in cli.__doc__
 
 
 def test_acceptance_writes_the_report_on_the_cpu(tmp_path, capsys):
@@ -248,13 +250,13 @@ def test_acceptance_writes_the_report_on_the_cpu(tmp_path, capsys):
     width = ("generator.sndcgan32.width = 0.0625", "discriminator.sndcgan32.width = 0.0625")
     tiny = ("SNDCGAN-32 tiny", "cifar10_sndcgan_sbn.gin", width)
     sizes = {"in_memory_32": 16, "in_memory_128": 8, "jpegs": 8}
-    assert bench_gpu.acceptance(args, "cpu", models=(tiny,), data_sizes=sizes) == 0
+    assert gpu.acceptance(args, "cpu", models=(tiny,), data_sizes=sizes) == 0
     reports = list(tmp_path.iterdir())
     assert len(reports) == 1 and reports[0].suffix == ".md"
     text = reports[0].read_text()
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     assert f"- commit: {head.stdout.strip()}" in text
-    assert f"`{bench_gpu.command_line(args)}`" in text and "--skip-tests" in text
+    assert f"`{gpu_report.command_line(args)}`" in text and "--skip-tests" in text
     rows = _table_rows(text)
     step = next(r for r in rows if r[0].startswith("SNDCGAN-32 tiny"))
     assert step[1:3] == ["4", "1"] and step[-1] == "1 x 1 steps", step

@@ -16,14 +16,13 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from test_fastpath import assert_step_close, one_step
+from test_fastpath import FP32_CONTIGUOUS, assert_step_close, fast, one_step, resnet_trainer
 from test_trainer import _tiny
 from torch import nn
 
 import registry
 import zoo
 from registry.penalties import GradientPenalty
-from zoo.benchmark import FP32_CONTIGUOUS, Variant, _trainer, setup_for
 from zoo.config import GIN_DIR
 from zoo.training import TrainSettings, checkpoints, fastpath, train
 from zoo.training.precision import cuda_has_bf16
@@ -117,9 +116,9 @@ def test_training_steps_on_the_device_are_finite_and_move_every_weight(precision
     ResNet-32 with sBN: finite losses, every weight of G and D changed, weights and Adam
     state fp32 on the device; bf16 autocast really runs the convolutions in bf16."""
     _needs_bf16(precision)
-    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
-    setup.penalty, setup.disc_iters = GradientPenalty(10.0), 2
-    trainer = _trainer(_accelerator(), setup, Variant(precision, True, True))
+    trainer = resnet_trainer(
+        _accelerator(), **fast(precision), penalty=GradientPenalty(10.0), disc_iters=2
+    )
     models = {"G": trainer.G, "D": trainer.D}
     before = {
         f"{role}.{name}": p.detach().clone()
@@ -318,19 +317,20 @@ def test_closed_form_sbn_backward_equals_autograd_on_the_device(dtype, tolerance
 
 
 @pytest.mark.parametrize(
-    ("variant", "tolerance"),
+    ("settings", "tolerance"),
     [
-        (Variant("no", True, False), 1e-3),  # channels_last alone
-        (Variant("no", True, True), 1e-3),  # channels_last and fused Adam
-        (Variant("bf16", True, True), 5e-2),  # the fast default on a bf16 GPU
+        (fast("no", fused_optimizer=False), 1e-3),  # channels_last alone
+        (fast("no"), 1e-3),  # channels_last and fused Adam
+        (fast("bf16"), 5e-2),  # the fast default on a bf16 GPU
     ],
+    ids=["channels_last", "channels_last+fused", "bf16"],
 )
-def test_fast_step_on_the_device_equals_the_fp32_contiguous_step(variant, tolerance, no_tf32):
+def test_fast_step_on_the_device_equals_the_fp32_contiguous_step(settings, tolerance, no_tf32):
     """As tests/test_fastpath.py on the CPU (:func:`assert_step_close`), with the gradient
     penalty, on the device."""
-    _needs_bf16(variant.precision)
+    _needs_bf16(settings["mixed_precision"])
     reference = one_step(FP32_CONTIGUOUS, "gradient", _accelerator())
-    assert_step_close(one_step(variant, "gradient", _accelerator()), reference, tolerance)
+    assert_step_close(one_step(settings, "gradient", _accelerator()), reference, tolerance)
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])

@@ -11,8 +11,7 @@ from test_trainer import _tiny
 
 import zoo
 from registry.penalties import GradientPenalty
-from zoo.benchmark import FP32_CONTIGUOUS, Variant, _trainer, setup_for
-from zoo.training import EpochBatches, fastpath, train
+from zoo.training import EpochBatches, GANTrainer, TrainSettings, build_trainer, fastpath, train
 
 SNDCGAN = {
     "train.generator": "@generator.sndcgan32",
@@ -22,20 +21,46 @@ SNDCGAN = {
 }
 
 
-def one_step(
-    variant: Variant, penalty: str, accelerator: Accelerator | None = None
-) -> tuple[dict, dict]:
+RESNET = [
+    "train.dataset = @dataset.synthetic",
+    "train.generator = @generator.resnet32",
+    "train.discriminator = @discriminator.resnet32",
+    "generator.resnet32.norm = 'sbn'",
+    "generator.resnet32.width = 0.125",
+    "discriminator.resnet32.width = 0.125",
+    "train.batch_size = 16",
+]
+FP32_CONTIGUOUS = {"mixed_precision": "no", "channels_last": False, "fused_optimizer": False}
+"""The trainer's path before the fast defaults."""
+
+
+def fast(precision: str, channels_last: bool = True, fused_optimizer: bool = True) -> dict:
+    """Fast-path settings: precision, memory layout, Adam kernel."""
+    return {
+        "mixed_precision": precision,
+        "channels_last": channels_last,
+        "fused_optimizer": fused_optimizer,
+    }
+
+
+def resnet_trainer(accelerator: Accelerator, **settings: object) -> GANTrainer:
+    """The trainer (:func:`zoo.training.build_trainer`) of a ResNet-32 with sBN at width 0.125,
+    batch 16, with ``settings`` (of :class:`~zoo.training.TrainSettings`) changed."""
+    zoo.parse(bindings=RESNET)
+    return build_trainer(TrainSettings(**settings), accelerator, channels=3)
+
+
+def one_step(settings: dict, penalty: str, accelerator: Accelerator | None = None) -> tuple:
     """Losses and the gradients of G's and D's weights (on the CPU) after one step (the D
-    step's for D, the G step's for G) from the same initial weights, data and randomness, on
-    ``accelerator``'s device (default: the CPU)."""
+    step's for D, the G step's for G) with the fast-path ``settings`` from the same initial
+    weights, data and randomness, on ``accelerator``'s device (default: the CPU)."""
     accelerator = accelerator or Accelerator(cpu=True)
-    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
     if penalty == "gradient":
-        setup.penalty = GradientPenalty(10.0)
-    trainer = _trainer(accelerator, setup, variant)
+        settings = {**settings, "penalty": GradientPenalty(10.0)}
+    trainer = resnet_trainer(accelerator, **settings)
     device = accelerator.device
     real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    layout = torch.channels_last if variant.channels_last else torch.contiguous_format
+    layout = torch.channels_last if settings["channels_last"] else torch.contiguous_format
     real = real.to(device).contiguous(memory_format=layout)
     batches = itertools.repeat((real, torch.zeros(16, dtype=torch.long, device=device)))
     torch.manual_seed(5)
@@ -65,17 +90,18 @@ def assert_step_close(step: tuple[dict, dict], reference: tuple[dict, dict], tol
 
 
 @pytest.mark.parametrize(
-    ("variant", "tolerance"),
+    ("settings", "tolerance"),
     [
-        (Variant("no", True, True), 1e-3),  # layout, Adam kernel: fp32 rounding (seen: 1e-4)
-        (Variant("bf16", True, True), 5e-2),  # bf16 products (seen: 1.4e-2)
+        (fast("no"), 1e-3),  # layout, Adam kernel: fp32 rounding (seen: 1e-4)
+        (fast("bf16"), 5e-2),  # bf16 products (seen: 1.4e-2)
     ],
+    ids=["fp32", "bf16"],
 )
 @pytest.mark.parametrize("penalty", ["none", "gradient"])
-def test_one_fast_step_equals_the_fp32_step(variant, tolerance, penalty):
+def test_one_fast_step_equals_the_fp32_step(settings, tolerance, penalty):
     """One step of the fast path against the fp32 contiguous step (:func:`assert_step_close`)."""
     reference = one_step(FP32_CONTIGUOUS, penalty)
-    assert_step_close(one_step(variant, penalty), reference, tolerance)
+    assert_step_close(one_step(settings, penalty), reference, tolerance)
 
 
 def test_settings_turn_each_part_off(tmp_path, capsys):
@@ -182,12 +208,9 @@ def test_nan_is_caught_between_log_steps_before_a_checkpoint(tmp_path, monkeypat
 
 def _measured_step(**switches: bool) -> tuple[set[str], dict]:
     """One fp32 step of the fast layout with the measurement switches of the always-on parts
-    (set on the trainer as ``train()`` does): the autograd nodes of sBN's outputs with a
-    gradient (the G step's), and the weights' gradients after the step."""
-    setup = setup_for("resnet32", "sbn", 0.125, batch_size=16)
-    trainer = _trainer(Accelerator(cpu=True), setup, Variant("no", True, True))
-    trainer.closed_form = switches.get("closed_form_norm_backward", True)
-    trainer.skip_d_weight_grads = switches.get("skip_d_weight_grads", True)
+    (``TrainSettings`` fields, as ``train()`` reads them): the autograd nodes of sBN's outputs
+    with a gradient (the G step's), and the weights' gradients after the step."""
+    trainer = resnet_trainer(Accelerator(cpu=True), **fast("no"), **switches)
     real = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     batches = itertools.repeat(
         (real.contiguous(memory_format=torch.channels_last), torch.zeros(16).long())
@@ -224,3 +247,26 @@ def test_the_always_on_parts_can_be_switched_off_to_measure_them():
         k for k in default if k.startswith("D.") and not torch.equal(with_d_grads[k], default[k])
     ]
     assert changed, "the G step's D weight gradients were skipped although asked for"
+
+
+def test_build_trainer_builds_what_train_trains(tmp_path):
+    """:func:`zoo.training.build_trainer` follows the settings as ``train()`` does: the same
+    initial G and D from the seed (a 0-step run's final models), in the settings' memory
+    layout, with their loss, penalty, disc_iters, Adam and precision."""
+    zoo.parse(bindings=[*_tiny(tmp_path, 0, **SNDCGAN), "train.disc_iters = 2"])
+    trained = train()
+    penalty = GradientPenalty(1.0)
+    settings = TrainSettings(seed=0, penalty=penalty, channels_last=False, mixed_precision="bf16")
+    trainer = build_trainer(settings, Accelerator(cpu=True), channels=3)
+    for built, ran in ((trainer.G, trained["generator"]), (trainer.D, trained["discriminator"])):
+        assert built.state_dict().keys() == ran.state_dict().keys()
+        for key, value in ran.state_dict().items():
+            assert torch.equal(built.state_dict()[key], value), key
+    assert (trainer.disc_iters, trainer.penalty, trainer.precision) == (2, penalty, "bf16")
+    assert trainer.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+    other = build_trainer(TrainSettings(seed=1), Accelerator(cpu=True), channels=3)
+    assert not torch.equal(next(other.G.parameters()), next(trainer.G.parameters()))
+    assert other.precision == "no"  # "auto" resolved (SELFMOD_PRECISION in the tests)
+    for built, layout in ((trainer, torch.contiguous_format), (other, torch.channels_last)):
+        kernels = [p for p in built.D.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+        assert kernels and all(p.is_contiguous(memory_format=layout) for p in kernels)

@@ -1,6 +1,7 @@
 """Packaging: every third-party package the code imports is declared in pyproject.toml."""
 
 import ast
+import os
 import re
 import sys
 import tomllib
@@ -8,12 +9,12 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_PARTY = {"registry", "zoo", "scripts"}
+FIRST_PARTY = {"benchmarks", "registry", "zoo", "scripts"}
 
 
 def _imported_modules() -> set[str]:
     modules = set()
-    for folder in ("registry", "zoo", "scripts"):
+    for folder in ("benchmarks", "registry", "zoo", "scripts"):
         for path in (ROOT / folder).rglob("*.py"):
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
@@ -53,15 +54,37 @@ def test_every_program_is_a_module_a_script_and_a_command():
 
     programs = sorted(p.stem for p in (ROOT / "zoo" / "cli").glob("*.py") if p.stem != "__init__")
     commands = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert {"train", "evaluate", "sample", "publish", "study", "bench"} <= set(programs)
+    assert {"train", "evaluate", "sample", "publish", "study", "prepare_data"} <= set(programs)
     entry_points = set(commands.values())
     for name in programs:
-        if name.startswith("bench_"):
-            continue  # subcommands of bench
         assert callable(importlib.import_module(f"zoo.cli.{name}").main)
         assert f"zoo.cli.{name}:main" in entry_points, name
         assert f"from zoo.cli.{name} import main" in (ROOT / "scripts" / f"{name}.py").read_text()
+    assert entry_points == {f"zoo.cli.{name}:main" for name in programs}, "a stray command"
     done = subprocess.run(
         [sys.executable, "-m", "zoo.cli.train", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "--gin" in done.stdout
+
+
+def test_the_benchmarks_run_from_the_checkout_and_are_not_installed(tmp_path):
+    """benchmarks/ (beside zoo/, as timm keeps benchmark.py) is not a package of the wheel and
+    has no installed command: scripts/bench.py is its one entry, and it finds benchmarks/ from
+    any working folder; every other script is a zoo/cli program."""
+    import subprocess
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert not any("bench" in name for name in project["project"]["scripts"])
+    assert "benchmarks*" not in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert "from benchmarks.cli import main" in (ROOT / "scripts" / "bench.py").read_text()
+    programs = {p.stem for p in (ROOT / "zoo" / "cli").glob("*.py")}
+    assert {p.stem for p in (ROOT / "scripts").glob("*.py")} - programs == {"bench"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for subcommand in ("features", "step", "variants", "widths", "train", "peer", "limit"):
+        assert f"scripts/bench.py {subcommand}" in done.stdout, subcommand
+    assert "scripts/bench.py gpu" in done.stdout and "scripts/bench.py data" in done.stdout

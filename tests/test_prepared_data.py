@@ -446,7 +446,7 @@ def test_auto_workers(folder):
 
 
 def test_bench_data_prints_both_paths_and_the_need(capsys):
-    from zoo.cli.bench import main as bench_main
+    from benchmarks.cli import main as bench_main
 
     argv = ["data", "--images", "40", "--size", "60", "45", "--resolutions", "32", "--rounds", "1"]
     argv += ["--seconds", "0.01", "--batch-size", "8", "--workers", "2", "--storage-images", "64"]

@@ -6,15 +6,15 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from zoo.benchmark import FP32_CONTIGUOUS, _random_batches, _trainer, setup_for
-from zoo.roofline import conv_rate, step_flops
+from benchmarks.cli import main
+from benchmarks.limit import conv_rate, step_flops
+from benchmarks.setups import FP32_CONTIGUOUS, random_batches, setup_for, timed_trainer
 
 
 def _flops(disc_iters: int) -> int:
-    setup = setup_for("sndcgan32", "sbn", 0.0625, batch_size=4)
-    setup.disc_iters = disc_iters
-    trainer = _trainer(Accelerator(cpu=True), setup, FP32_CONTIGUOUS)
-    return step_flops(trainer, _random_batches(trainer, setup, FP32_CONTIGUOUS))
+    setup = setup_for("sndcgan32", "sbn", 0.0625, batch_size=4).changed(disc_iters=disc_iters)
+    trainer = timed_trainer(Accelerator(cpu=True), setup, FP32_CONTIGUOUS)
+    return step_flops(trainer, random_batches(trainer, setup, FP32_CONTIGUOUS))
 
 
 def test_a_step_counts_every_d_step_once():
@@ -40,8 +40,6 @@ def test_the_convolution_rate_is_its_flops_over_its_time():
 
 
 def test_bench_limit_prints_both_precisions_against_their_conv_rate(capsys):
-    from zoo.cli.bench import main
-
     argv = ["limit", "--arch", "sndcgan32", "--width", "0.0625", "--batch-size", "4"]
     argv += ["--conv-channels", "16", "--conv-batch", "2"]
     assert main([*argv, "--steps", "1", "--rounds", "1", "--warmup", "0", "--device", "cpu"]) == 0

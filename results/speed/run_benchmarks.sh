@@ -3,7 +3,7 @@
 #   bash results/speed/run_benchmarks.sh > results/speed/benchmarks.txt 2>&1
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- registry zoo scripts || echo +dirty)"
+echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- registry zoo scripts benchmarks || echo +dirty)"
 echo "== quickstart path: fast default vs fp32 contiguous"
 python scripts/bench.py step --gin quickstart.gin --steps 20 --rounds 5
 echo "== torch-mimicry peer (pip install --no-deps torch-mimicry)"

@@ -20,6 +20,7 @@ __all__ = [
     "TrainSettings",
     "TrainingDiverged",
     "TrainingStopped",
+    "build_trainer",
     "train",
 ]
 
@@ -30,6 +31,7 @@ _HOME = {
     "TrainingDiverged": "zoo.training.hooks",
     "TrainingStopped": "zoo.training.stopping",
     "StoppedAtOnce": "zoo.training.stopping",
+    "build_trainer": "zoo.training.step",
     "train": "zoo.training.loop",
 }
 

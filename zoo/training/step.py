@@ -13,8 +13,10 @@ from registry.losses import GANLoss
 from registry.modulated_batch_norm import closed_form_backward
 from registry.penalties import Penalty
 from zoo.training.fastpath import autocast, make_adam
+from zoo.training.precision import resolve_precision
+from zoo.training.settings import TrainSettings
 
-__all__ = ["GANTrainer"]
+__all__ = ["GANTrainer", "build_trainer"]
 
 
 class GANTrainer:
@@ -96,6 +98,26 @@ class GANTrainer:
             self.accelerator.backward(g_loss)
         self.opt_g.step()
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "penalty": penalty.detach()}
+
+
+def build_trainer(
+    settings: TrainSettings, accelerator: Accelerator, channels: int, precision: str | None = None
+) -> GANTrainer:
+    """The trainer that ``settings`` configure: G and D built for data of ``channels``
+    channels from ``settings.seed``, in their memory layout (``channels_last``), with Adam of
+    their learning rate, betas and kernel, their loss, penalty, ``disc_iters`` and the
+    always-on parts. ``precision`` is the resolved one (``"no"`` or ``"bf16"``); None resolves
+    ``settings.mixed_precision`` on this device (:func:`.precision.resolve_precision`)."""
+    s = settings
+    layout = torch.channels_last if s.channels_last else torch.contiguous_format
+    if precision is None:
+        precision = resolve_precision(s.mixed_precision, accelerator.device, layout)
+    torch.manual_seed(s.seed)
+    G = s.generator(channels=channels).to(memory_format=layout)
+    D = s.discriminator(channels=channels).to(memory_format=layout)
+    return GANTrainer(accelerator, G, D, s.loss_fn(), s.penalty_fn(), s.disc_iters,
+                      s.learning_rate, (s.beta1, s.beta2), precision, s.fused_optimizer,
+                      s.closed_form_norm_backward, s.skip_d_weight_grads)  # fmt: skip
 
 
 @contextlib.contextmanager

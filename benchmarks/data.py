@@ -27,24 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from accelerate import Accelerator
 
-__all__ = ["add_data_parser", "bench_data", "write_photos"]
+from benchmarks.photos import write_photos
+from benchmarks.setups import FAST, setup_for, setup_from_gin, timed_trainer
+from benchmarks.timing import machine
+from registry.datasets import image_folder, prepare, prepared, synthetic
+from zoo.training import EpochBatches
+from zoo.training.data import real_batches
 
-
-def write_photos(folder: Path, count: int, width: int, height: int, seed: int = 0) -> Path:
-    """``count`` JPEGs (quality 90) of ``width``x``height``: smooth color fields with noise, a
-    stand-in for photos (JPEG decoding time depends on the size more than the content)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        coarse = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
-        smooth = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC), np.int16)
-        noisy = smooth + rng.integers(-12, 13, smooth.shape, dtype=np.int16)
-        Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(
-            folder / f"{i:05d}.jpg", quality=90
-        )
-    return folder
+__all__ = ["bench_data"]
 
 
 def _rate(batches: Iterator, batch_size: int, seconds: float) -> float:
@@ -71,8 +63,6 @@ def path_streams(streamed, cached, batch_size: int) -> dict[str, Iterator]:
     """The trainer's real batches on the CPU (:func:`~zoo.training.data.real_batches`,
     channels_last, not in memory, no workers) streamed and from the cache, and the cache's
     uint8 lookups alone (the host's part of a GPU run, which scales on the GPU)."""
-    from zoo.training.data import EpochBatches, real_batches
-
     cpu, layout = torch.device("cpu"), torch.channels_last
     sampler = lambda: EpochBatches(len(streamed), batch_size, seed=0, rank=0, world=1)  # noqa: E731
     return {
@@ -84,8 +74,6 @@ def path_streams(streamed, cached, batch_size: int) -> dict[str, Iterator]:
 
 def prepare_seconds(source, out: Path, workers: int) -> float:
     """Seconds to prepare ``source`` into ``out`` with ``workers`` processes."""
-    from registry.datasets import prepare
-
     start = time.perf_counter()
     prepare(source, out, workers=workers, chunk_size=64, progress=False)
     return time.perf_counter() - start
@@ -126,14 +114,8 @@ def cpu_training_rates(folder: Path, args: argparse.Namespace, workers: int) -> 
     JPEGs at 32 px, and from a dataset held as a tensor (nothing to decode). Each round starts
     a fresh loader per setting and times ``--train-steps`` after one warm-up step (so no idle
     loader's workers run during another's timing)."""
-    from accelerate import Accelerator
-
-    from registry.datasets import image_folder, synthetic
-    from zoo.benchmark import FAST, _trainer, setup_for
-    from zoo.training.data import EpochBatches, real_batches
-
     torch.set_num_threads(os.cpu_count() or 1)
-    trainer = _trainer(Accelerator(cpu=True), setup_for("sndcgan32", width=0.25), FAST)
+    trainer = timed_trainer(Accelerator(cpu=True), setup_for("sndcgan32", width=0.25), FAST)
     sources = {
         "JPEGs": image_folder(folder, resolution=32, prepared=False),
         "tensor": synthetic(num_samples=4096, resolution=32),
@@ -170,8 +152,6 @@ def _print_paths(rates: dict[int, dict[str, float]]) -> None:
 
 
 def _print_need(args: argparse.Namespace, rates: dict[str, float]) -> None:
-    from zoo.benchmark import setup_from_gin
-
     setup = setup_from_gin(args.gin, args.bind)
     per_step = setup.batch_size * setup.disc_iters
     print(
@@ -189,9 +169,6 @@ def _print_need(args: argparse.Namespace, rates: dict[str, float]) -> None:
 
 def bench_data(args: argparse.Namespace) -> int:
     """Print the tables of the module docstring."""
-    from registry.datasets import image_folder, prepared
-    from zoo.benchmark import machine
-
     torch.set_num_threads(1)
     width, height = args.size
     print(
@@ -246,26 +223,3 @@ def _print_cpu_workers(folder: Path, args: argparse.Namespace) -> None:
     for name in ("JPEGs", "tensor"):
         none, some = rates[name, 0], rates[name, workers]
         print(f"| {name} | {none:.2f} | {some:.2f} | {some / none:.2f}x |")
-
-
-def add_data_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "data",
-        help="images/s per core: streamed JPEGs against a prepared cache; what a step needs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--images", type=int, default=600, help="JPEGs in the folder")
-    parser.add_argument("--size", type=int, nargs=2, default=(500, 375), metavar=("W", "H"))
-    parser.add_argument("--resolutions", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per path")
-    parser.add_argument("--seconds", type=float, default=1.0, help="seconds per path and round")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="to prepare with")
-    parser.add_argument("--storage-images", type=int, default=2048)
-    parser.add_argument("--train-steps", type=int, default=10, help="timed CPU training steps")
-    parser.add_argument("--skip-training", action="store_true", help="no CPU training section")
-    parser.add_argument("--gin", nargs="+", default=["imagenet_pcgan_sbn.gin"], metavar="FILE")
-    parser.add_argument("--bind", action="append", default=[], metavar="BINDING")
-    parser.add_argument("--g-steps-per-s", type=float, nargs="+", default=[1.0, 5.0, 10.0])
-    parser.set_defaults(func=bench_data)
