@@ -8,9 +8,7 @@ import pytest
 
 from zoo.config import GIN_DIR
 from zoo.study import Grid, GridError, load_grid
-from zoo.study.runner import (
-    validate,
-)
+from zoo.study.runner import validate
 
 OPTS = {
     "b05": "optimizers/adam_b05_b0999_d1.gin",
@@ -72,7 +70,7 @@ def test_paper_grid_has_9_reg_opt_combinations_per_loss_arch_norm(tmp_path):
     assert run.resolved[0] == str(GIN_DIR / "base" / "paper.gin")
     assert runs[0].id == "loss=hinge,arch=sndcgan,reg=sn,lam=none,opt=b05,norm=bn,seed=0"
     assert [r.seed for r in runs[:72]] == [0] * 72  # every setting at seed 0 comes first
-    validate(runs[:3])  # the configs parse
+    validate(runs[:3], tmp_path)  # the configs parse
 
 
 def test_combined_axis_with_tags_is_the_full_3x3_product():
@@ -121,9 +119,9 @@ def test_bad_names_are_errors():
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (GIN_DIR / "study").glob("*.gin")))
-def test_shipped_study_files_expand_as_documented(name):
+def test_shipped_study_files_expand_as_documented(name, tmp_path):
     path = GIN_DIR / "study" / f"{name}.gin"
     runs = load_grid(path).expand()
     stated = re.search(r"^# Runs: (\d+)", path.read_text(), re.MULTILINE)
     assert stated and len(runs) == int(stated.group(1))
-    validate(runs)  # every run's gin configuration parses
+    validate(runs, tmp_path)  # every run's gin configuration parses

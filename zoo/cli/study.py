@@ -75,22 +75,19 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from zoo.study.load import load
     from zoo.study.report import write_report
+    from zoo.study.spec import report_spec
 
-    results = [Path(r) for r in args.results]
-    if len(results) > 1 and not args.out:
+    paths = [Path(r) for r in args.results]
+    if len(paths) > 1 and not args.out:
         raise ValueError("a report of several results tables needs --out FOLDER")
-    out = Path(args.out) if args.out else results[0].parent / "report"
-    tuned = None if args.tuned is None else [t for t in args.tuned.split(",") if t]
-    path = write_report(
-        results,
-        out,
-        method=args.method,
-        baseline=args.baseline,
-        tuned=tuned,
-        metric=args.metric,
-    )
-    print(f"report: {path}")
+    out = Path(args.out) if args.out else paths[0].parent / "report"
+    tuned = None if args.tuned is None else tuple(t for t in args.tuned.split(",") if t)
+    results = load(paths)
+    overrides = {"method": args.method, "baseline": args.baseline, "metric": args.metric}
+    spec = report_spec(results.table, results.study, tuned=tuned, **overrides)
+    print(f"report: {write_report(results, out, spec)}")
     return 0
 
 
@@ -155,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--method", help="method axis (default: the study's, else norm)")
     report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")
     report.add_argument("--tuned", help="comma-separated axes tuned over in Table 2")
-    report.add_argument("--metric", help="metric column, lower is better (default: fid)")
+    report.add_argument(
+        "--metric", help="metric column (default: fid), better as its metric says (IS: higher)"
+    )
     report.set_defaults(handler=_report)
 
     argv = sys.argv[1:] if argv is None else list(argv)

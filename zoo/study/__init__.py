@@ -4,11 +4,12 @@ sequentially and resumably (:mod:`~zoo.study.runner`), collected into one table
 (:mod:`~zoo.study.aggregate`, :mod:`~zoo.study.plots`, :mod:`~zoo.study.report`).
 CLI: ``python scripts/study.py run|collect|report``."""
 
-from zoo.study.aggregate import ReportSpec
+from zoo.study.executors import make_executor
 from zoo.study.grid import Grid, GridError, Run, load_grid
 from zoo.study.report import write_report
 from zoo.study.results import collect
-from zoo.study.runner import StudyError, make_executor, run_study
+from zoo.study.runner import StudyError, run_study
+from zoo.study.spec import ReportSpec
 
 __all__ = [
     "Grid",
