@@ -14,7 +14,7 @@ from zoo.study import ReportSpec, write_report
 from zoo.study import aggregate as agg
 from zoo.study.load import StudyResults, load
 from zoo.study.results import CURVES_FILE, collect_curves, read_curves, write_tables
-from zoo.study.spec import report_spec
+from zoo.study.spec import higher_is_better, report_spec
 from zoo.training.record import RunRecord
 
 
@@ -45,6 +45,22 @@ def _table(metric: str) -> pd.DataFrame:
 
 def _spec(metric: str) -> ReportSpec:
     return ReportSpec(settings=("model", "opt", "norm"), tuned=("opt",), metric=metric)
+
+
+def test_a_metrics_direction_is_the_one_its_metric_declares(monkeypatch):
+    """The study reads Metric.higher_is_better: IS and PRD higher, FID and KID lower, the
+    condition number and the spreads neither (the seed-pair table's "better" column)."""
+    from zoo.evaluation.paper_metrics import InceptionScore
+
+    assert [higher_is_better(s) for s in ("is", "prd_f8", "fid", "kid")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [higher_is_better(s) for s in ("log_cond", "is_std", "wall_time_s")] == [None] * 3
+    monkeypatch.setattr(InceptionScore, "higher_is_better", {"is": False, "is_std": None})
+    assert not _spec("is").higher_is_better
 
 
 def test_a_higher_is_better_metric_is_ranked_the_other_way():

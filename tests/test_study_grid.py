@@ -8,7 +8,7 @@ import pytest
 
 from zoo.config import GIN_DIR
 from zoo.study import Grid, GridError, load_grid
-from zoo.study.runner import validate
+from zoo.study.plan import validate
 
 OPTS = {
     "b05": "optimizers/adam_b05_b0999_d1.gin",
@@ -116,6 +116,9 @@ def test_bad_names_are_errors():
         Grid.from_spec(axes={"norm": {"b n": None, "sbn": None}})
     with pytest.raises(GridError, match="reserved"):
         Grid.from_spec(axes={"seed": {"a": None}, "norm": {"bn": None}})
+    for column in ("precision", "log_cond", "prd_f8"):  # a run's or a metric's results column
+        with pytest.raises(GridError, match=f"{column!r} is reserved"):
+            Grid.from_spec(axes={"norm": {"bn": {"tags": {column: "x"}}}})
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (GIN_DIR / "study").glob("*.gin")))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from trainer_process import tiny_study
 
 import zoo
 from zoo.config import GIN_DIR
@@ -21,6 +22,7 @@ from zoo.errors import FolderLockedError
 from zoo.folder_lock import FolderLock
 from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
 from zoo.study.executors import InProcessExecutor, Outcome, SubprocessExecutor
+from zoo.study.load import load
 from zoo.study.results import collect, run_state
 from zoo.training import TrainingDiverged
 from zoo.training.record import RunRecord, code_version, read_record
@@ -145,6 +147,32 @@ def test_a_legacy_folder_reads_as_the_former_runner_wrote_it(tmp_path):
     assert row["commit"] == "abc123" and row["precision"] is None
 
 
+def test_an_unfinished_legacy_folder_resumes_with_the_trainers_record(tmp_path):
+    """A run the former runner left unfinished (run.json, checkpoints, no record) resumes from
+    its checkpoint; its row adds the new session's time and commit to the former ones."""
+    output = tmp_path / "study"
+    short, longer = tiny_study(_folder(tmp_path / "a"), 2), tiny_study(_folder(tmp_path / "b"), 4)
+    run_study(load_grid(short), output, InProcessExecutor(), echo=lambda _: None)
+    run_dir = output / "runs" / "norm=bn,seed=0"
+    (run_dir / "status.json").unlink()  # as the former runner left it: its own files only
+    spec = {"row": {"id": run_dir.name, "norm": "bn", "seed": 0}, "elapsed_s": 50.0,
+            "commits": ["abc123"], "precision": "no"}  # fmt: skip
+    (run_dir / "run.json").write_text(json.dumps(spec))
+    assert run_state(run_dir) == "unfinished"
+    said: list[str] = []
+    table = run_study(load_grid(longer), output, InProcessExecutor(), echo=said.append)
+    assert "norm=bn,seed=0: resuming from step 2" in "\n".join(said)
+    assert "Resuming from" in (run_dir / "train.log").read_text()
+    (row,) = table.to_dict("records")
+    assert (row["status"], row["steps"], row["precision"]) == ("done", 4, "no")
+    assert row["wall_time_s"] > 50.0 and row["commit"] == f"abc123 {code_version()}"
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
 def test_a_killed_training_stops_the_study_and_stays_unfinished(tmp_path):
     grid = _tiny_grid()
     first = grid.expand()[0]
@@ -213,7 +241,7 @@ def test_tiny_study_trains_and_reports_end_to_end(tmp_path):
     record = read_record(tmp_path / "runs" / table["id"][0])
     assert (record["status"], record["step"], record["precision"]) == ("finished", 4, "no")
     assert "done: 4 steps" in (tmp_path / "runs" / table["id"][0] / "train.log").read_text()
-    report = write_report(tmp_path / "results.csv", tmp_path / "report")
+    report = write_report(load([tmp_path / "results.csv"]), tmp_path / "report")
     text = report.read_text()
     assert "sbn wins" in text and "Table 2" in text
     assert (tmp_path / "report" / "figure2a_distributions.png").stat().st_size > 0

@@ -1,7 +1,9 @@
-"""The robustness study of Section 3.2: a grid declared in gin (:mod:`~zoo.study.grid`), run
-sequentially and resumably (:mod:`~zoo.study.runner`), collected into one table
+"""The robustness study of Section 3.2: a grid declared in gin (:mod:`~zoo.study.grid`), the
+train command per run (:mod:`~zoo.study.plan`, :mod:`~zoo.study.executors`,
+:mod:`~zoo.study.runner`), collected from the run folders into one table
 (:mod:`~zoo.study.results`) and reported as the paper's Tables 2 and 3 and Figures 2 and 3
-(:mod:`~zoo.study.aggregate`, :mod:`~zoo.study.plots`, :mod:`~zoo.study.report`).
+(:mod:`~zoo.study.load`, :mod:`~zoo.study.spec`, :mod:`~zoo.study.aggregate`,
+:mod:`~zoo.study.report`, :mod:`~zoo.study.markdown`, :mod:`~zoo.study.plots`).
 CLI: ``python scripts/study.py run|collect|report``."""
 
 from zoo.study.executors import make_executor

@@ -26,9 +26,7 @@ result columns, e.g. the regularizer type of Table 2). Gin files resolve against
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,12 +105,6 @@ class Run:
         """The run's descriptive columns for the results table."""
         return {"id": self.id, **dict(self.settings), **dict(self.tags), "seed": self.seed}
 
-    def fingerprint(self) -> str:
-        """Hash of what defines the run (declared gin files and bindings): a resumed study
-        refuses to reuse a folder made by a different configuration."""
-        text = json.dumps([self.gin_files, self.bindings])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -182,9 +174,7 @@ class Grid:
             raise GridError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         tag_names = {k for values in self.axes.values() for v in values for k, _ in v.tags}
         for bad in (set(self.axes) | tag_names) & (RUN_COLUMNS | set(metric_scores())):
-            raise GridError(
-                f"{bad!r} is reserved for a column of the results (a run's or a metric's)"
-            )
+            raise GridError(f"{bad!r} is reserved for a results column (a run's or a metric's)")
         if clash := set(self.axes) & tag_names:
             raise GridError(f"tags {sorted(clash)} have the names of axes")
         for rule in self.exclude:

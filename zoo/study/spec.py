@@ -5,7 +5,6 @@ better for FID and KID, higher for IS and the PRD scores)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,6 @@ from zoo.study.results import RUN_COLUMNS
 __all__ = ["ReportSpec", "higher_is_better", "metric_scores", "report_spec"]
 
 
-@functools.cache
 def metric_scores() -> dict[str, bool | None]:
     """Every score the registered metrics return, and which way it is better: True higher,
     False lower, None neither (:attr:`zoo.evaluation.metric.Metric.higher_is_better`)."""
