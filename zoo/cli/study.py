@@ -9,14 +9,14 @@
 ``OUTPUT/runs/<id>`` and, by default, in its own process, ``python -m zoo.cli.train``
 (``--launcher accelerate`` uses ``accelerate launch``; ``inprocess`` trains in this process).
 Rerunning the same command skips finished runs and resumes an interrupted one from its
-checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv`` and its training curves
-(evaluations and losses) to ``OUTPUT/curves.csv``. ``collect`` rebuilds
-both at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
-tables and figures. ``train.mixed_precision = 'auto'`` is decided once per study (recorded in
-``OUTPUT/study.json``; ``--auto-precision`` sets it), so a study resumed on another machine
-trains every run in the same precision. One study writes a folder at a time; Ctrl-C or
-SIGTERM makes the running trainings save a checkpoint and stop (exit 130 / 143; rerun to
-resume).
+checkpoints (a run's state is its trainer's record, ``RUN/status.json``); at the end every
+run's metrics go to ``OUTPUT/results.csv`` and its training curves (evaluations and losses) to
+``OUTPUT/curves.csv``. ``collect`` rebuilds both at any time (e.g. while a study is running);
+``report`` writes ``report.md``, CSV tables and figures. ``train.mixed_precision = 'auto'``
+is decided once per study (recorded in ``OUTPUT/study.json``; ``--auto-precision`` sets it),
+so a study resumed on another machine trains every run in the same precision. One study
+writes a folder at a time; Ctrl-C or SIGTERM makes the running trainings save a checkpoint and
+stop (exit 130 / 143; rerun to resume).
 """
 
 from __future__ import annotations
