@@ -15,6 +15,7 @@ from trainer_process import ROOT, start_training, train_here, wait_for
 from zoo.errors import FolderLockedError
 from zoo.folder_lock import HOLDER_FILE, FolderLock
 from zoo.training import checkpoints
+from zoo.training.record import read_record
 
 
 @pytest.mark.slow
@@ -26,6 +27,7 @@ def test_a_second_trainer_is_refused_and_the_first_goes_on(tmp_path, capsys):
         config = (out / "config.gin").read_text()
         capsys.readouterr()
         assert train_here(out, 100_000) == 1
+        assert len(read_record(out)["sessions"]) == 1  # the refused one left the record alone
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and err.startswith(f"error: {out} is being written by PID ")
         assert f"PID {first.pid} on " in err and "-m zoo.cli.train" in err

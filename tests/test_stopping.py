@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from trainer_process import ROOT, start_training, tiny_study, train_here, wait_for
 
 from zoo.training import checkpoints
+from zoo.training.record import read_record
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +57,16 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resumes_bitwise(
     assert checkpoints.latest(out / "checkpoints") == checkpoint
     assert checkpoints.find_damage(checkpoint) is None
     assert not list((out / "checkpoints").glob(".partial_*"))
+    stopped = read_record(out)  # the run's record says so
+    assert (stopped["status"], stopped["step"], stopped["steps"]) == ("stopped", step, 100_000)
 
     capsys.readouterr()
     assert train_here(out, step + 2) == 0  # the same run, two steps further
     assert f"Resuming from {checkpoint} at step {step}." in capsys.readouterr().out
+    record = read_record(out)
+    assert (record["status"], record["step"], record["error"]) == ("finished", step + 2, None)
+    assert [session["from_step"] for session in record["sessions"]] == [0, step]
+    assert record["elapsed_s"] > stopped["elapsed_s"] > 0  # the sessions' wall time adds up
     assert train_here(tmp_path / "reference", step + 2) == 0  # never interrupted
     last_step = f"step_{step + 2:08d}"
     _assert_same_weights(
@@ -94,6 +101,8 @@ def test_a_second_signal_stops_at_once_and_leaves_no_half_written_checkpoint(
     ), err
     assert sorted(p.name for p in directory.iterdir()) == ["step_00000002"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    record = read_record(out)  # stopped at the newest step it recorded: the checkpoint's
+    assert (record["status"], record["step"]) == ("stopped", 2)
 
     monkeypatch.setattr(Accelerator, "save_state", real_save)
     capsys.readouterr()
@@ -139,4 +148,5 @@ def test_ctrl_c_to_a_study_stops_its_training_with_a_checkpoint(tmp_path):
     log = (run_dir / "train.log").read_text()
     step = int(re.search(r"stopped by SIGINT at step (\d+) of 100000", log)[1])
     assert checkpoints.latest(run_dir / "checkpoints").name == f"step_{step:08d}"
-    assert not (run_dir / "result.json").exists()  # unfinished, not failed
+    record = read_record(run_dir)  # unfinished, not failed
+    assert (record["status"], record["step"]) == ("stopped", step)

@@ -12,7 +12,16 @@ from torch.utils.tensorboard import SummaryWriter
 
 from zoo.study import ReportSpec, write_report
 from zoo.study import aggregate as agg
+from zoo.study.load import StudyResults, load
 from zoo.study.results import CURVES_FILE, collect_curves, read_curves, write_tables
+from zoo.study.spec import higher_is_better, report_spec
+from zoo.training.record import RunRecord
+
+
+def _report(paths, out: Path, **overrides) -> Path:
+    """``study.py report``: the results files loaded, the report written with ``overrides``."""
+    results = load([paths] if isinstance(paths, str | Path) else paths)
+    return write_report(results, out, report_spec(results.table, results.study, **overrides))
 
 
 def _table(metric: str) -> pd.DataFrame:
@@ -36,6 +45,22 @@ def _table(metric: str) -> pd.DataFrame:
 
 def _spec(metric: str) -> ReportSpec:
     return ReportSpec(settings=("model", "opt", "norm"), tuned=("opt",), metric=metric)
+
+
+def test_a_metrics_direction_is_the_one_its_metric_declares(monkeypatch):
+    """The study reads Metric.higher_is_better: IS and PRD higher, FID and KID lower, the
+    condition number and the spreads neither (the seed-pair table's "better" column)."""
+    from zoo.evaluation.paper_metrics import InceptionScore
+
+    assert [higher_is_better(s) for s in ("is", "prd_f8", "fid", "kid")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert [higher_is_better(s) for s in ("log_cond", "is_std", "wall_time_s")] == [None] * 3
+    monkeypatch.setattr(InceptionScore, "higher_is_better", {"is": False, "is_std": None})
+    assert not _spec("is").higher_is_better
 
 
 def test_a_higher_is_better_metric_is_ranked_the_other_way():
@@ -68,11 +93,11 @@ def test_a_higher_is_better_metric_is_ranked_the_other_way():
 
 
 def test_report_text_follows_the_metric_direction(tmp_path):
-    text = write_report(_table("is"), tmp_path / "is", _spec("is")).read_text()
+    text = write_report(StudyResults(_table("is")), tmp_path / "is", _spec("is")).read_text()
     assert "higher is better" in text and "higher IS wins" in text
     assert "## Increase in IS vs bn (Table 3)" in text and "100 × (method − bn) / bn" in text
     assert "at or above the 80% quantile" in text
-    fid = write_report(_table("fid"), tmp_path / "fid", _spec("fid")).read_text()
+    fid = write_report(StudyResults(_table("fid")), tmp_path / "fid", _spec("fid")).read_text()
     assert "lower is better" in fid and "## Reduction in FID vs bn (Table 3)" in fid
 
 
@@ -85,12 +110,12 @@ def _log(folder: Path, scalars: dict[str, list[tuple[int, float]]]) -> None:
     writer.close()
 
 
-def _run(output: Path, run_id: str, settings: dict[str, str], seed: int) -> Path:
+def _run(output: Path, run_id: str, finished: bool = True) -> Path:
+    """A run folder with the trainer's record: finished, or still running."""
     run_dir = output / "runs" / run_id
-    run_dir.mkdir(parents=True)
-    row = {"id": run_id, **settings, "seed": seed}
-    (run_dir / "run.json").write_text(json.dumps({"id": run_id, "row": row, "commits": []}))
-    (run_dir / "result.json").write_text(json.dumps({"status": "done", "wall_time_s": 1.0}))
+    record = RunRecord(run_dir, steps=2000).__enter__()
+    if finished:
+        record.__exit__(None, None, None)
     return run_dir
 
 
@@ -109,7 +134,7 @@ def test_best_step_of_the_median_curve_follows_the_metric_direction():
 
 
 def test_curves_are_read_from_every_event_file_of_a_resumed_run(tmp_path):
-    run_dir = _run(tmp_path, "r", {"norm": "bn"}, 0)
+    run_dir = _run(tmp_path, "r")
     logs = run_dir / "logs" / "tensorboard"
     _log(logs, {"eval/fid": [(1000, 90.0), (2000, 80.0)], "d_loss": [(100, 1.5)], "lr": [(1, 0)]})
     # resumed from the step-1000 checkpoint: step 2000 is logged again and wins
@@ -118,18 +143,17 @@ def test_curves_are_read_from_every_event_file_of_a_resumed_run(tmp_path):
     fid = curves[curves["tag"] == "eval/fid"]
     assert fid[["step", "value"]].values.tolist() == [[1000, 90.0], [2000, 70.0], [3000, 60.0]]
     assert set(curves["tag"]) == {"eval/fid", "d_loss"}  # not the step counter, not "lr"
-    assert read_curves(_run(tmp_path, "silent", {"norm": "bn"}, 1)).empty
+    assert read_curves(_run(tmp_path, "silent")).empty
 
 
 def test_a_finished_run_keeps_its_committed_curves_when_its_event_files_are_gone(tmp_path):
     """The event files stay out of git: collecting on a fresh clone must not erase the curves."""
     import shutil
 
-    done = _run(tmp_path, "done", {"norm": "bn"}, 0)
+    done = _run(tmp_path, "done")
     _log(done / "logs", {"eval/fid": [(1000, 90.0), (2000, 80.0)], "d_loss": [(100, 1.5)]})
-    again = _run(tmp_path, "again", {"norm": "sbn"}, 0)
+    again = _run(tmp_path, "again", finished=False)
     _log(again / "logs", {"eval/fid": [(1000, 70.0)]})
-    (again / "result.json").unlink()  # unfinished
     write_tables(tmp_path)
     before = pd.read_csv(tmp_path / CURVES_FILE)
     assert set(before["id"]) == {"done", "again"}
@@ -148,7 +172,7 @@ def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     fids = {("bn", 0): [200.0, 150.0], ("bn", 1): [210.0, 170.0], ("sbn", 0): [120.0, 60.0],
             ("sbn", 1): [110.0, 70.0]}  # fmt: skip
     for (norm, seed), values in fids.items():
-        run_dir = _run(tmp_path, f"norm={norm},seed={seed}", {"norm": norm}, seed)
+        run_dir = _run(tmp_path, f"norm={norm},seed={seed}")
         _log(run_dir / "logs", {"eval/fid": list(zip((1000, 2000), values, strict=True))})
         (run_dir / "best").mkdir()
         metrics = {"step": 2000, "fid": values[-1]}
@@ -160,7 +184,7 @@ def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     assert table["fid"].tolist() == [150.0, 170.0, 60.0, 70.0]
     curves = pd.read_csv(tmp_path / CURVES_FILE)
     assert len(curves) == 8 and curves.equals(collect_curves(tmp_path))
-    text = write_report(tmp_path / "results.csv", tmp_path / "report").read_text()
+    text = _report(tmp_path / "results.csv", tmp_path / "report").read_text()
     assert "![curves_fid](curves_fid.png)" in text
     assert "| norm | 1000 | 2000 | best step |" in text  # medians over the two seeds
     assert "| bn | 205.00 | 160.00 | 2000 |" in text and "| sbn | 115.00 | 65.00 | 2000 |" in text
@@ -169,7 +193,7 @@ def test_collect_writes_curves_and_the_report_draws_them(tmp_path):
     assert (tmp_path / "report" / "curves_fid.png").stat().st_size > 5000
 
     (tmp_path / CURVES_FILE).unlink()  # no curves: no figure, the rest of the report stands
-    text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
+    text = _report(tmp_path / "results.csv", tmp_path / "bare").read_text()
     assert "curves_fid" not in text and "**sbn wins 1/1**" in text
     assert "During training" not in text
 
@@ -229,14 +253,14 @@ def test_report_shows_the_samples_each_setting_saved_at_its_best_step(tmp_path, 
 
     fids = {("bn", 0): 150.0, ("bn", 1): 170.0, ("bn", 2): 190.0, ("sbn", 0): 60.0}
     for (norm, seed), fid in fids.items():
-        run_dir = _run(tmp_path, f"norm={norm},seed={seed}", {"norm": norm}, seed)
+        run_dir = _run(tmp_path, f"norm={norm},seed={seed}")
         (run_dir / "best").mkdir()
         metrics = {"step": 2000, "fid": fid}
         (run_dir / "best" / "config.json").write_text(json.dumps({"metrics": metrics}))
     study = {"name": "toy", "axes": {"norm": ["bn", "sbn"]}, "method": "norm"}
     (tmp_path / "study.json").write_text(json.dumps(study))
     write_tables(tmp_path)
-    text = write_report(tmp_path / "results.csv", tmp_path / "bare").read_text()
+    text = _report(tmp_path / "results.csv", tmp_path / "bare").read_text()
     assert "samples" not in text and not (tmp_path / "bare" / "samples.png").exists()
 
     grids = tmp_path / "runs" / "norm=bn,seed=1" / "samples"  # bn's median seed
@@ -246,7 +270,7 @@ def test_report_shows_the_samples_each_setting_saved_at_its_best_step(tmp_path, 
     shown = []
     real_imread = plt.imread
     monkeypatch.setattr(plots.plt, "imread", lambda f: shown.append(Path(f).name) or real_imread(f))
-    text = write_report(tmp_path / "results.csv", tmp_path / "report").read_text()
+    text = _report(tmp_path / "results.csv", tmp_path / "report").read_text()
     assert "![samples](samples.png)" in text
     assert (tmp_path / "report" / "samples.png").stat().st_size > 5000
     assert shown == ["step_00002000.png"]  # bn seed 1 at its best step; sbn saved nothing

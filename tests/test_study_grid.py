@@ -8,9 +8,7 @@ import pytest
 
 from zoo.config import GIN_DIR
 from zoo.study import Grid, GridError, load_grid
-from zoo.study.runner import (
-    validate,
-)
+from zoo.study.plan import validate
 
 OPTS = {
     "b05": "optimizers/adam_b05_b0999_d1.gin",
@@ -72,7 +70,7 @@ def test_paper_grid_has_9_reg_opt_combinations_per_loss_arch_norm(tmp_path):
     assert run.resolved[0] == str(GIN_DIR / "base" / "paper.gin")
     assert runs[0].id == "loss=hinge,arch=sndcgan,reg=sn,lam=none,opt=b05,norm=bn,seed=0"
     assert [r.seed for r in runs[:72]] == [0] * 72  # every setting at seed 0 comes first
-    validate(runs[:3])  # the configs parse
+    validate(runs[:3], tmp_path)  # the configs parse
 
 
 def test_combined_axis_with_tags_is_the_full_3x3_product():
@@ -118,12 +116,15 @@ def test_bad_names_are_errors():
         Grid.from_spec(axes={"norm": {"b n": None, "sbn": None}})
     with pytest.raises(GridError, match="reserved"):
         Grid.from_spec(axes={"seed": {"a": None}, "norm": {"bn": None}})
+    for column in ("precision", "log_cond", "prd_f8"):  # a run's or a metric's results column
+        with pytest.raises(GridError, match=f"{column!r} is reserved"):
+            Grid.from_spec(axes={"norm": {"bn": {"tags": {column: "x"}}}})
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (GIN_DIR / "study").glob("*.gin")))
-def test_shipped_study_files_expand_as_documented(name):
+def test_shipped_study_files_expand_as_documented(name, tmp_path):
     path = GIN_DIR / "study" / f"{name}.gin"
     runs = load_grid(path).expand()
     stated = re.search(r"^# Runs: (\d+)", path.read_text(), re.MULTILINE)
     assert stated and len(runs) == int(stated.group(1))
-    validate(runs)  # every run's gin configuration parses
+    validate(runs, tmp_path)  # every run's gin configuration parses

@@ -13,6 +13,8 @@ import pytest
 from zoo.config import GIN_DIR
 from zoo.study import ReportSpec, load_grid, write_report
 from zoo.study import aggregate as agg
+from zoo.study.load import StudyResults, load
+from zoo.study.spec import report_spec
 
 # ------------------------------------------------------------------------------- the report
 
@@ -28,6 +30,12 @@ SBN = {
     ("gp1", "a"): [35.0, 38.0, 30.0],  # median 35: sbn's best GP setting
     ("gp10", "a"): [44.0, 47.0, 40.0],  # median 44
 }
+
+
+def _report(paths, out: Path, **overrides) -> Path:
+    """``study.py report``: the results files loaded, the report written with ``overrides``."""
+    results = load([paths] if isinstance(paths, str | Path) else paths)
+    return write_report(results, out, report_spec(results.table, results.study, **overrides))
 
 
 def _hand_table() -> pd.DataFrame:
@@ -178,7 +186,7 @@ def test_report_of_a_conditional_grid(tmp_path):
     results = _grid_results(
         tmp_path, "fashion_mnist_conditional", lambda s: CONDITIONAL[s["model"], s["norm"]]
     )
-    text = write_report(results, tmp_path / "report").read_text()
+    text = _report(results, tmp_path / "report").read_text()
     median = {key: _median(fids) for key, fids in CONDITIONAL.items()}
     table2 = pd.read_csv(tmp_path / "report" / "table2.csv")
     assert table2[["model", "norm"]].values.tolist() == [list(k) for k in CONDITIONAL]
@@ -204,15 +212,15 @@ def test_report_of_a_conditional_grid(tmp_path):
     # Without study.json the settings are guessed and "bn" is no value: the baseline is asked for
     (tmp_path / "study.json").unlink()
     with pytest.raises(ValueError, match=r"baseline 'bn' is not a value of 'norm' \(cbn, csbn\)"):
-        write_report(results, tmp_path / "guessed")
-    guessed = write_report(results, tmp_path / "guessed", baseline="cbn").read_text()
+        _report(results, tmp_path / "guessed")
+    guessed = _report(results, tmp_path / "guessed", baseline="cbn").read_text()
     assert f"**csbn wins {sum(wins.values())}/2**" in guessed
 
 
 def test_report_of_a_layer_ablation_has_a_row_per_layer(tmp_path):
     """layer_ablation_v2.gin: sBN on one layer at a time and on all layers against BN."""
     results = _grid_results(tmp_path, "layer_ablation_v2", lambda s: ABLATION[s["norm"]])
-    text = write_report(results, tmp_path / "report").read_text()
+    text = _report(results, tmp_path / "report").read_text()
     median = {norm: _median(fids) for norm, fids in ABLATION.items()}
     layers = ["l0", "l1", "l2", "l3", "all"]  # the grid's order, the baseline left out
     reduction = {m: 100 * (median["bn"] - median[m]) / median["bn"] for m in layers}
@@ -266,7 +274,7 @@ def test_per_method_pools_models_of_a_layer_ablation():
 
 
 def test_report_writes_markdown_tables_and_figures(tmp_path):
-    path = write_report(_hand_table(), tmp_path, SPEC, title="hand")
+    path = write_report(StudyResults(_hand_table()), tmp_path, SPEC, title="hand")
     text = path.read_text()
     assert "**sbn wins 2/4**" in text
     assert "| sbn | fid | 1 | 10 | 11 | lower |" in text  # paired by seed
@@ -287,7 +295,7 @@ def test_report_leaves_unfinished_runs_out_of_the_tables(tmp_path):
         [_hand_table(), pd.DataFrame([{**still_training, "status": "unfinished"}])],
         ignore_index=True,
     )
-    text = write_report(table, tmp_path, SPEC, title="partial").read_text()
+    text = write_report(StudyResults(table), tmp_path, SPEC, title="partial").read_text()
     assert "25 runs (23 done, 1 failed, 1 unfinished); unfinished runs and 1 without" in text
     assert "**sbn wins 2/4**" in text  # as without the unfinished run
     assert pd.read_csv(tmp_path / "table2.csv")["median"].min() == 21.0
@@ -300,7 +308,7 @@ def test_the_recorded_precision_is_reported_and_is_no_setting(tmp_path):
     table = _hand_table()
     table["precision"] = ["no"] * (len(table) - 3) + ["bf16", None, None]
     assert "precision" not in ReportSpec.infer(table).settings
-    text = write_report(table, tmp_path, SPEC, title="precisions").read_text()
+    text = write_report(StudyResults(table), tmp_path, SPEC, title="precisions").read_text()
     assert "Precision: fp32 21, not recorded 2, bf16 1." in text
     assert "**sbn wins 2/4**" in text  # as without the column
 
@@ -362,14 +370,14 @@ def test_a_variant_grid_is_reported_next_to_the_study_it_extends(tmp_path, capsy
     main_study = _study_folder(tmp_path / "v2", "v2", v2)
     init = {("sbn_normal", 0): 30.0, ("sbn_normal", 1): 44.0}
     variant = _study_folder(tmp_path / "init", "init", init)
-    text = write_report([main_study, variant], tmp_path / "both").read_text()
+    text = _report([main_study, variant], tmp_path / "both").read_text()
     assert text.startswith("# Study report: v2 + init")
     assert "**sbn wins 0/1**" in text and "**sbn_normal wins 1/1**" in text  # 55 vs 37 vs 55
-    against_sbn = write_report([main_study, variant], tmp_path / "s", baseline="sbn").read_text()
+    against_sbn = _report([main_study, variant], tmp_path / "s", baseline="sbn").read_text()
     assert "**sbn_normal wins 1/1**" in against_sbn and "baseline `sbn`" in against_sbn
 
     with pytest.raises(ValueError, match=r"run norm=bn,seed=0 is in more than one results table"):
-        write_report([main_study, main_study], tmp_path / "twice")
+        _report([main_study, main_study], tmp_path / "twice")
     from zoo.cli.study import main
 
     assert main(["report", str(main_study), str(variant)]) == 1

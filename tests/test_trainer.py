@@ -12,6 +12,7 @@ import zoo
 from registry.losses import Hinge
 from zoo.config import GIN_DIR
 from zoo.training import TrainingDiverged, checkpoints, train
+from zoo.training.record import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CONFIGS = sorted(p.name for p in GIN_DIR.glob("*.gin"))
@@ -207,6 +208,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
         train()
     kept = checkpoints.latest(tmp_path / "checkpoints")
     assert kept.name == "step_00000004"
+    record = read_record(tmp_path)  # the run's record: failed, with the error on one line
+    assert (record["status"], record["step"]) == ("failed", 4)
+    assert record["error"].startswith("TrainingDiverged: Loss is not finite at step 5 ")
+    assert "\n" not in record["error"]
     state = load_file(kept / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 

@@ -9,14 +9,14 @@
 ``OUTPUT/runs/<id>`` and, by default, in its own process, ``python -m zoo.cli.train``
 (``--launcher accelerate`` uses ``accelerate launch``; ``inprocess`` trains in this process).
 Rerunning the same command skips finished runs and resumes an interrupted one from its
-checkpoints; at the end every run's metrics go to ``OUTPUT/results.csv`` and its training curves
-(evaluations and losses) to ``OUTPUT/curves.csv``. ``collect`` rebuilds
-both at any time (e.g. while a study is running); ``report`` writes ``report.md``, CSV
-tables and figures. ``train.mixed_precision = 'auto'`` is decided once per study (recorded in
-``OUTPUT/study.json``; ``--auto-precision`` sets it), so a study resumed on another machine
-trains every run in the same precision. One study writes a folder at a time; Ctrl-C or
-SIGTERM makes the running trainings save a checkpoint and stop (exit 130 / 143; rerun to
-resume).
+checkpoints (a run's state is its trainer's record, ``RUN/status.json``); at the end every
+run's metrics go to ``OUTPUT/results.csv`` and its training curves (evaluations and losses) to
+``OUTPUT/curves.csv``. ``collect`` rebuilds both at any time (e.g. while a study is running);
+``report`` writes ``report.md``, CSV tables and figures. ``train.mixed_precision = 'auto'``
+is decided once per study (recorded in ``OUTPUT/study.json``; ``--auto-precision`` sets it),
+so a study resumed on another machine trains every run in the same precision. One study
+writes a folder at a time; Ctrl-C or SIGTERM makes the running trainings save a checkpoint and
+stop (exit 130 / 143; rerun to resume).
 """
 
 from __future__ import annotations
@@ -75,22 +75,19 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from zoo.study.load import load
     from zoo.study.report import write_report
+    from zoo.study.spec import report_spec
 
-    results = [Path(r) for r in args.results]
-    if len(results) > 1 and not args.out:
+    paths = [Path(r) for r in args.results]
+    if len(paths) > 1 and not args.out:
         raise ValueError("a report of several results tables needs --out FOLDER")
-    out = Path(args.out) if args.out else results[0].parent / "report"
-    tuned = None if args.tuned is None else [t for t in args.tuned.split(",") if t]
-    path = write_report(
-        results,
-        out,
-        method=args.method,
-        baseline=args.baseline,
-        tuned=tuned,
-        metric=args.metric,
-    )
-    print(f"report: {path}")
+    out = Path(args.out) if args.out else paths[0].parent / "report"
+    tuned = None if args.tuned is None else tuple(t for t in args.tuned.split(",") if t)
+    results = load(paths)
+    overrides = {"method": args.method, "baseline": args.baseline, "metric": args.metric}
+    spec = report_spec(results.table, results.study, tuned=tuned, **overrides)
+    print(f"report: {write_report(results, out, spec)}")
     return 0
 
 
@@ -155,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--method", help="method axis (default: the study's, else norm)")
     report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")
     report.add_argument("--tuned", help="comma-separated axes tuned over in Table 2")
-    report.add_argument("--metric", help="metric column, lower is better (default: fid)")
+    report.add_argument(
+        "--metric", help="metric column (default: fid), better as its metric says (IS: higher)"
+    )
     report.set_defaults(handler=_report)
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -75,11 +75,14 @@ class Metric:
 
     ``needs_generated``: features/logits of the generated images; ``needs_real``: real-data
     statistics (from a dataset). ``__call__`` returns a mapping of float scores (an
-    :class:`EvaluationResult` when it also has curves).
+    :class:`EvaluationResult` when it also has curves). ``higher_is_better`` names each score
+    it returns and which way it is better: True (higher, e.g. IS), False (lower, e.g. FID) or
+    None (neither: a spread, a diagnostic); a study ranks and compares runs by it.
     """
 
     needs_generated: ClassVar[bool] = True
     needs_real: ClassVar[bool] = True
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {}
 
     def __call__(self, inputs: MetricInputs) -> Mapping[str, float]:
         raise NotImplementedError

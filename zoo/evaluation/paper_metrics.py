@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import gin
 import torch
@@ -55,6 +56,8 @@ class FrechetInceptionDistance(Metric):
     """FID (Heusel et al., 2017; Section 3.1) between the Gaussians of the generated and the
     real features: ``fid``."""
 
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {"fid": False}
+
     def __call__(self, inputs: MetricInputs) -> dict[str, float]:
         features = inputs.generated["features"]
         generated = StreamingStats(features.shape[1]).update(features)
@@ -67,6 +70,7 @@ class InceptionScore(Metric):
     ``splits`` chunks: ``is``, ``is_std``."""
 
     needs_real = False
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {"is": True, "is_std": None}
 
     def __init__(self, splits: int = SPLITS) -> None:
         self.splits = splits
@@ -80,6 +84,8 @@ class InceptionScore(Metric):
 class KernelInceptionDistance(Metric):
     """KID (Bińkowski et al., 2018): unbiased cubic-kernel MMD² over ``num_subsets`` random
     subsets of up to ``subset_size``: ``kid``, ``kid_std``."""
+
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {"kid": False, "kid_std": None}
 
     def __init__(self, num_subsets: int = NUM_SUBSETS, subset_size: int = SUBSET_SIZE) -> None:
         self.num_subsets, self.subset_size = num_subsets, subset_size
@@ -105,6 +111,8 @@ class PrecisionRecall(Metric):
     """PRD (Sajjadi et al., 2018; Section 3.3, Figure 3) on balanced sets: the curve ``prd``
     averaged over ``num_runs`` clusterings into ``num_clusters``, traced at ``num_angles``
     slopes, and its summary ``prd_f8`` (recall-like), ``prd_f1_8`` (precision-like)."""
+
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {"prd_f8": True, "prd_f1_8": True}
 
     def __init__(
         self,
@@ -133,6 +141,9 @@ class JacobianConditioning(Metric):
 
     needs_generated = False
     needs_real = False
+    higher_is_better: ClassVar[Mapping[str, bool | None]] = {
+        "log_cond": None
+    }  # a diagnostic of G, no quality score (Figure 3)
 
     def __init__(self, num_z: int = JACOBIAN_BATCH) -> None:
         self.num_z = num_z

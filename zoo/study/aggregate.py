@@ -2,22 +2,21 @@
 
 A *setting* is one value per axis (the seed excluded); a *model* is a setting without its
 optimization hyperparameters (``tuned``: e.g. Adam's (β1, β2, disc_iters) and the GP weight λ)
-and without the method (BN vs sBN). Lower is better for FID (and KID, the condition number);
-higher for IS and the PRD scores (:data:`HIGHER_IS_BETTER`). Runs without a value (a diverged
-run that never evaluated) are left out of the medians.
+and without the method (BN vs sBN). Which way the metric is better is the spec's
+(:class:`~zoo.study.spec.ReportSpec`). Runs without a value (a diverged run that never
+evaluated) are left out of the medians.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
 import pandas as pd
 
+from zoo.study.spec import ReportSpec
+
 __all__ = [
-    "HIGHER_IS_BETTER",
-    "ReportSpec",
     "best_rows",
     "correlations",
     "curve_medians",
@@ -34,103 +33,6 @@ __all__ = [
     "unpaired",
     "win_counts",
 ]
-
-NON_SETTINGS = frozenset(
-    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
-    | {"precision"}  # recorded by the runner; a grid that varies it declares an axis
-)
-"""Columns of a results table that are not settings (metrics are recognised as numbers)."""
-
-HIGHER_IS_BETTER = frozenset({"is", "prd_f8", "prd_f1_8"})
-"""Metrics where a higher value is better; every other metric is better lower."""
-
-
-@dataclass(frozen=True)
-class ReportSpec:
-    """Which columns are settings, which one is the method and its baseline, which settings are
-    tuned over in the unpaired comparison, and the metric (better lower, unless it is one of
-    :data:`HIGHER_IS_BETTER`)."""
-
-    settings: tuple[str, ...]
-    method: str = "norm"
-    baseline: str = "bn"
-    tuned: tuple[str, ...] = ()
-    metric: str = "fid"
-    seed: str = "seed"
-    orders: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    """Display order of each axis's values (the grid's declared order)."""
-
-    @property
-    def higher_is_better(self) -> bool:
-        """Whether a higher metric is better (IS, PRD) rather than a lower one (FID)."""
-        return self.metric in HIGHER_IS_BETTER
-
-    @property
-    def better(self) -> str:
-        """ "lower" or "higher", for the report's text."""
-        return "higher" if self.higher_is_better else "lower"
-
-    def loss(self, values: pd.Series) -> pd.Series:
-        """``values`` turned lower-is-better (negated for a higher-is-better metric)."""
-        return -values if self.higher_is_better else values
-
-    @property
-    def model(self) -> list[str]:
-        """Columns that define a model of Table 2 (settings minus tuned and method)."""
-        return [c for c in self.settings if c not in self.tuned and c != self.method]
-
-    @property
-    def pair(self) -> list[str]:
-        """Columns that define a paired comparison (all settings but the method)."""
-        return [c for c in self.settings if c != self.method]
-
-    def methods(self, values: Sequence[str]) -> list[str]:
-        """The non-baseline methods present in ``values``, in display order."""
-        present = set(values) - {self.baseline}
-        order = [m for m in self.orders.get(self.method, ()) if m in present]
-        return order + sorted(present - set(order))
-
-    def ordered(self, values: Sequence[str]) -> list[str]:
-        """The baseline (when present in ``values``), then :meth:`methods`."""
-        return [self.baseline] * (self.baseline in set(values)) + self.methods(values)
-
-    def check(self, table: pd.DataFrame) -> None:
-        """Raise ValueError when ``table`` has no method column or the baseline is not one of
-        the method's values (the grid's declared ones, else those in the table)."""
-        if self.method not in table:
-            raise ValueError(f"method axis {self.method!r} is no column of the results table")
-        values = self.orders.get(self.method) or table[self.method].dropna().astype(str).unique()
-        if self.baseline not in set(values):
-            raise ValueError(
-                f"baseline {self.baseline!r} is not a value of {self.method!r} "
-                f"({', '.join(map(str, values))}): name it with --baseline"
-            )
-
-    @classmethod
-    def from_study(cls, study: Mapping[str, Any], **overrides: Any) -> ReportSpec:
-        """From the ``study.json`` a run writes (axes, tags, method, baseline, tuned)."""
-        settings = (*study["axes"], *study.get("tags", ()))
-        spec = {
-            "settings": settings,
-            "method": study.get("method", "norm"),
-            "baseline": study.get("baseline", "bn"),
-            "tuned": tuple(study.get("tuned", ())),
-            "orders": {**study.get("tag_values", {}), **study["axes"]},
-        }
-        return cls(**{**spec, **{k: v for k, v in overrides.items() if v is not None}})
-
-    @classmethod
-    def infer(cls, table: pd.DataFrame, **overrides: Any) -> ReportSpec:
-        """Without a study.json: settings are the text columns that are not the runner's."""
-        settings = tuple(
-            c
-            for c in table.columns
-            if c not in NON_SETTINGS
-            and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
-        )
-        known = {k: v for k, v in overrides.items() if v is not None}
-        known.setdefault("tuned", tuple(c for c in ("opt",) if c in settings))
-        return cls(settings=settings, **known)
 
 
 def sort_rows(frame: pd.DataFrame, columns: Sequence[str], spec: ReportSpec) -> pd.DataFrame:

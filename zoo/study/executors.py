@@ -1,9 +1,9 @@
-"""How a study trains one run: in its own process (``python -m zoo.cli.train`` or
-``accelerate launch -m zoo.cli.train``, output appended to ``RUN/train.log``), or in this
-process (tests, debugging). An executor trains a run into its folder, resuming from the run's
-checkpoints, and says how it ended. A training process runs in its own session: the study
-forwards SIGINT / SIGTERM to it (:meth:`SubprocessExecutor.forward`), and it stops with a
-checkpoint (exit 130 / 143)."""
+"""How a study trains one run: the train command, ``zoo.cli.train --gin ... --bind ...
+--output RUN``, in a process of its own (``python -m zoo.cli.train`` or ``accelerate launch -m
+zoo.cli.train``) or in this process (tests, debugging); either way its output is appended to
+``RUN/train.log`` and the trainer keeps the run's record (:mod:`zoo.training.record`). A
+training process runs in its own session: the study forwards SIGINT / SIGTERM to it
+(:meth:`SubprocessExecutor.forward`), and it stops with a checkpoint (exit 130 / 143)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ __all__ = [
     "Outcome",
     "SubprocessExecutor",
     "make_executor",
+    "train_arguments",
 ]
 
 TRAIN_MODULE = "zoo.cli.train"
@@ -40,19 +41,34 @@ ACCELERATE_CLI = "accelerate.commands.accelerate_cli"
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one training session ended: the return code (0 = finished) and an error text."""
+    """How one training session ended: the exit code (0 = finished) and the last lines of
+    its output when it did not."""
 
     returncode: int
     error: str | None = None
 
 
 Executor = Callable[[Run, Path], Outcome]
-"""Trains one run into a folder (resuming from its checkpoints) and says how it ended."""
+"""Runs the train command of a run into its folder and says how it ended."""
+
+
+def train_arguments(run: Run, run_dir: Path) -> list[str]:
+    """The train command's arguments that train ``run`` into ``run_dir``."""
+    args = [a for f in run.resolved for a in ("--gin", f)]
+    args += [a for b in run.bindings for a in ("--bind", b)]
+    return [*args, "--output", str(run_dir)]
+
+
+def _ended(returncode: int, run_dir: Path) -> Outcome:
+    """The outcome, with the last 5 lines the training wrote to its log when it failed."""
+    if returncode == 0:
+        return Outcome(0)
+    lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
+    return Outcome(returncode, "\n".join([line for line in lines if line[:2] != "$ "][-5:]))
 
 
 class SubprocessExecutor:
-    """One training process per run (``python -m zoo.cli.train``); its output is appended to
-    ``RUN/train.log``.
+    """One training process per run (``python -m zoo.cli.train``).
 
     ``threads`` sets ``OMP_NUM_THREADS`` (and MKL's) of the training processes, e.g. the CPU
     cores divided by the number of runs trained at once; ``None`` leaves the environment as is.
@@ -85,9 +101,7 @@ class SubprocessExecutor:
             accelerate = shutil.which("accelerate")
             launch = [accelerate] if accelerate else [sys.executable, "-m", ACCELERATE_CLI]
             head = [*launch, "launch", *self.launcher_args, "-m", TRAIN_MODULE]
-        args = [a for f in run.resolved for a in ("--gin", f)]
-        args += [a for b in run.bindings for a in ("--bind", b)]
-        return [*head, *args, "--output", str(run_dir)]
+        return [*head, *train_arguments(run, run_dir)]
 
     def __call__(self, run: Run, run_dir: Path) -> Outcome:
         command = self.command(run, run_dir)
@@ -95,11 +109,7 @@ class SubprocessExecutor:
             log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
             log.flush()
             returncode = self._wait(command, log)
-        if returncode == 0:
-            return Outcome(0)
-        lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
-        tail = [line for line in lines if not line.startswith("$ ")][-5:]
-        return Outcome(returncode, "\n".join(tail))
+        return _ended(returncode, run_dir)
 
     def _wait(self, command: list[str], log: IO[str]) -> int:
         """Run ``command`` in its own session (a terminal's Ctrl-C reaches it only through
@@ -125,22 +135,17 @@ class SubprocessExecutor:
 
 
 class InProcessExecutor:
-    """:func:`zoo.parse` + :func:`zoo.training.train` in this process (no log file)."""
+    """The train command in this process (:func:`zoo.cli.train.main`), its output in the log."""
 
     def __call__(self, run: Run, run_dir: Path) -> Outcome:
-        import zoo
-        from zoo.training import TrainingDiverged, TrainingStopped, train
+        from zoo.cli.train import main
 
-        try:
-            config = zoo.parse(
-                run.resolved, [*run.bindings, f"train.output_dir = {str(run_dir)!r}"]
-            )
-            train(gin_config=config)
-        except TrainingStopped as stopped:
-            return Outcome(stopped.exit_code, str(stopped))
-        except (zoo.ConfigError, FileNotFoundError, TrainingDiverged) as error:
-            return Outcome(1, f"{type(error).__name__}: {error}")
-        return Outcome(0)
+        args = train_arguments(run, run_dir)
+        with open(run_dir / LOG_FILE, "a") as log:
+            log.write(f"\n$ {TRAIN_MODULE} {subprocess.list2cmdline(args)}  (in process)\n")
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                returncode = main(args)
+        return _ended(returncode, run_dir)
 
     def forward(self, signum: int) -> None:
         """Nothing to forward: the training in this process handles the signal itself."""

@@ -26,9 +26,7 @@ result columns, e.g. the regularizer type of Table 2). Gin files resolve against
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,15 +36,12 @@ from typing import Any
 import gin
 
 from zoo.config import GIN_DIR, ConfigError, parse
+from zoo.study.results import RUN_COLUMNS
+from zoo.study.spec import metric_scores
 
 __all__ = ["AxisValue", "Grid", "GridError", "Run", "load_grid", "study_grid"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
-RESERVED = frozenset(
-    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
-    | {"fid", "is", "is_std", "kid", "kid_std", "prd_f8", "prd_f1_8", "log_cond"}
-)
-"""Column names a study axis or tag may not use (the runner's columns and the metrics)."""
 
 
 class GridError(ValueError):
@@ -109,12 +104,6 @@ class Run:
     def row(self) -> dict[str, Any]:
         """The run's descriptive columns for the results table."""
         return {"id": self.id, **dict(self.settings), **dict(self.tags), "seed": self.seed}
-
-    def fingerprint(self) -> str:
-        """Hash of what defines the run (declared gin files and bindings): a resumed study
-        refuses to reuse a folder made by a different configuration."""
-        text = json.dumps([self.gin_files, self.bindings])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -184,8 +173,8 @@ class Grid:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise GridError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         tag_names = {k for values in self.axes.values() for v in values for k, _ in v.tags}
-        for bad in (set(self.axes) | tag_names) & RESERVED:
-            raise GridError(f"{bad!r} is reserved for the runner's own columns")
+        for bad in (set(self.axes) | tag_names) & (RUN_COLUMNS | set(metric_scores())):
+            raise GridError(f"{bad!r} is reserved for a results column (a run's or a metric's)")
         if clash := set(self.axes) & tag_names:
             raise GridError(f"tags {sorted(clash)} have the names of axes")
         for rule in self.exclude:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from zoo.study.aggregate import ReportSpec, evaluations, prepare, representatives, sort_rows
+from zoo.study.aggregate import evaluations, prepare, representatives, sort_rows
+from zoo.study.spec import ReportSpec
 
 __all__ = [
     "distributions_figure",

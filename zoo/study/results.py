@@ -1,12 +1,18 @@
-"""Collect a study's runs into one table, ``OUTPUT/results.csv`` (one row per run).
+"""Collect a study's runs into one table, ``OUTPUT/results.csv`` (one row per run), from the
+run folders.
 
-A row holds the run's id, its settings (one column per axis), its tags, its seed, its status
-(``done``, ``failed`` or ``unfinished``), its wall time and the metrics of its best evaluation,
-read from the trainer's ``RUN/best/config.json`` (the paper reports the best model attained during
-training, Section 3.1): ``fid``, ``is``, ``kid``, ``prd_f8``, ``prd_f1_8``, ``log_cond`` when
-evaluated, plus ``best_step`` and ``steps`` (the final step), the ``commit`` of each session
-and the ``precision`` the run trained in (``bf16`` or ``no``; blank for runs from before the
-runner recorded it).
+A row holds the run's id, its settings (one column per axis), its tags and its seed (the
+study's ``study.json`` lists them per run), then what the trainer recorded in the folder
+(:mod:`zoo.training.record`, ``RUN/status.json``): its status (``done`` when the record says
+finished, ``failed``, else ``unfinished``), its wall time over all sessions, the ``commit`` of
+each session and the ``precision`` it trained in (``bf16`` or ``no``); and the metrics of its
+best evaluation, read from the trainer's ``RUN/best/config.json`` (the paper reports the best
+model attained during training, Section 3.1): ``fid``, ``is``, ``kid``, ``prd_f8``,
+``prd_f1_8``, ``log_cond`` when evaluated, plus ``best_step`` and ``steps`` (the final step).
+
+Run folders from before the trainer kept a record hold the former runner's ``run.json``
+(settings, wall time, commits, precision) and ``result.json`` (status, error): they are read
+as they were, and a session that resumes one adds its record's time and commit to theirs.
 
 Training curves go to ``OUTPUT/curves.csv`` (one row per run, tag and step): every evaluation's
 metrics (``eval/fid``, ...) and the logged losses, read from the run's TensorBoard events (the
@@ -17,26 +23,25 @@ curves of finished runs whose event files are gone).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from zoo.training.record import read_record
 from zoo.writing import atomic_path
 
 __all__ = [
     "CURVES_FILE",
     "RESULTS_FILE",
     "RUNS_DIR",
+    "RUN_COLUMNS",
     "STUDY_FILE",
     "collect",
     "collect_curves",
-    "load_results",
-    "load_studies",
     "read_curves",
     "read_run",
-    "run_folders",
+    "run_state",
     "write_tables",
 ]
 
@@ -44,6 +49,14 @@ RUNS_DIR, STUDY_FILE, RESULTS_FILE = "runs", "study.json", "results.csv"
 CURVES_FILE = "curves.csv"
 CURVE_TAGS = ("d_loss", "g_loss", "penalty")
 """Logged scalars kept in the curves besides every ``eval/*`` metric."""
+RUN_COLUMNS = frozenset(
+    {"id", "seed", "status", "error", "run_dir", "wall_time_s", "steps", "best_step", "commit"}
+    | {"precision"}
+)
+"""The columns of a results table that are no setting (an axis or a tag may not be named so)."""
+LEGACY_SPEC, LEGACY_RESULT = "run.json", "result.json"  # the runner's files before the record
+STATES = {"finished": "done", "failed": "failed"}
+"""A record's status as a run's state; any other (running, stopped) is ``unfinished``."""
 
 
 def _json(path: Path) -> dict[str, Any] | None:
@@ -55,34 +68,60 @@ def _json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def read_run(run_dir: str | Path) -> dict[str, Any] | None:
-    """One run folder as a results row, or None if the runner never started it."""
+def run_state(run_dir: str | Path) -> str:
+    """``new`` (never started), ``unfinished`` (to resume), ``done`` or ``failed``: from the
+    trainer's record, else from a former runner's files."""
     run_dir = Path(run_dir)
-    spec = _json(run_dir / "run.json")
-    if spec is None:
+    if (record := read_record(run_dir)) is not None:
+        return STATES.get(record["status"], "unfinished")
+    if (result := _json(run_dir / LEGACY_RESULT)) is not None:
+        return result["status"]
+    return "unfinished" if (run_dir / LEGACY_SPEC).is_file() else "new"
+
+
+def _row_of(run_id: str) -> dict[str, Any]:
+    """The settings and seed written in a run id (``axis=value,...,seed=S``)."""
+    pairs = dict(part.split("=", 1) for part in run_id.split(",") if "=" in part)
+    seed = pairs.pop("seed", None)
+    return {"id": run_id, **pairs, "seed": None if seed is None else int(seed)}
+
+
+def read_run(run_dir: str | Path, row: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """One run folder as a results row (its settings: ``row``, else the former runner's
+    ``run.json``, else its id), or None if no training ever started in it."""
+    run_dir = Path(run_dir)
+    legacy, record = _json(run_dir / LEGACY_SPEC), read_record(run_dir)
+    if legacy is None and record is None:
         return None
-    result = _json(run_dir / "result.json") or {}
-    row: dict[str, Any] = {
-        **spec["row"],
-        "status": result.get("status", "unfinished"),
-        "wall_time_s": result.get("wall_time_s", spec.get("elapsed_s")),
-    }
+    legacy, result = legacy or {}, _json(run_dir / LEGACY_RESULT) or {}
+    row = {**(legacy.get("row") or row or _row_of(run_dir.name)), "status": run_state(run_dir)}
+    if record is None:
+        row["wall_time_s"] = result.get("wall_time_s", legacy.get("elapsed_s"))
+    else:
+        row["wall_time_s"] = round(legacy.get("elapsed_s", 0.0) + record["elapsed_s"], 2)
     best = (_json(run_dir / "best" / "config.json") or {}).get("metrics", {})
     row.update({k: v for k, v in best.items() if k != "step" and isinstance(v, int | float)})
     row["best_step"] = best.get("step")
     row["steps"] = (_json(run_dir / "final" / "config.json") or {}).get("metrics", {}).get("step")
-    row["error"] = result.get("error")
-    row["commit"] = " ".join(spec.get("commits", []))
-    row["precision"] = spec.get("precision")
+    row["error"] = result.get("error") if record is None else record.get("error")
+    sessions = (record or {}).get("sessions", [])
+    row["commit"] = " ".join(
+        dict.fromkeys([*legacy.get("commits", []), *(s["code"] for s in sessions)])
+    )
+    row["precision"] = legacy.get("precision") if record is None else record.get("precision")
     return row
 
 
 def collect(output: str | Path) -> pd.DataFrame:
     """Every run folder under ``output/runs`` as a table, in the study's run order."""
     output = Path(output)
-    rows = [r for d in sorted((output / RUNS_DIR).glob("*")) if (r := read_run(d)) is not None]
-    table = pd.DataFrame(rows)
-    order = (_json(output / STUDY_FILE) or {}).get("order")
+    study = _json(output / STUDY_FILE) or {}
+    rows = {row["id"]: row for row in study.get("rows", [])}
+    folders = sorted((output / RUNS_DIR).glob("*"))
+    table = pd.DataFrame(
+        [row for f in folders if (row := read_run(f, rows.get(f.name))) is not None]
+    )
+    order = list(rows) or study.get("order")
     if order and not table.empty:
         rank = {run_id: i for i, run_id in enumerate(order)}
         table = table.sort_values("id", key=lambda ids: ids.map(rank).fillna(len(rank)))
@@ -164,49 +203,3 @@ def write_tables(output: str | Path) -> pd.DataFrame:
     with atomic_path(output / CURVES_FILE) as path:
         collect_curves(output).to_csv(path, index=False)
     return table
-
-
-def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """A results table and the ``study.json`` written next to it (None if absent).
-
-    The grid's axes and tags are read as strings (a value such as ``10`` stays a name).
-    """
-    path = Path(path)
-    study = _json(path.parent / STUDY_FILE)
-    names = [*(study or {}).get("axes", {}), *(study or {}).get("tags", [])]
-    table = pd.read_csv(path, dtype={name: str for name in ["id", *names]})
-    return table, study
-
-
-def run_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
-    """Each run id of the given ``results.csv`` files mapped to its folder (``runs/ID`` next
-    to the file it is listed in)."""
-    folders: dict[str, Path] = {}
-    for path in map(Path, paths):
-        ids = pd.read_csv(path, usecols=["id"], dtype={"id": str})["id"]
-        folders.update({run_id: path.parent / RUNS_DIR / run_id for run_id in ids})
-    return folders
-
-
-def load_studies(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """Several results tables as one (e.g. a variant's grid next to the study it is compared
-    with), and their ``study.json`` files merged: names joined with " + ", every axis's and
-    tag's values in first-seen order, method, baseline and tuned axes from the first. A run
-    id found in two tables is an error (the same run counted twice)."""
-    loaded = [load_results(path) for path in paths]
-    table = pd.concat([t for t, _ in loaded], ignore_index=True)
-    if twice := sorted(set(table["id"][table["id"].duplicated()])):
-        raise ValueError(f"run {twice[0]} is in more than one results table: give each once")
-    studies = [s for _, s in loaded if s]
-    if not studies:
-        return table, None
-    merged: dict[str, Any] = {**studies[0], "name": " + ".join(s.get("name", "?") for s in studies)}
-    for key in ("axes", "tag_values"):
-        values: dict[str, list] = {}
-        for study in studies:
-            for name, these in study.get(key, {}).items():
-                values.setdefault(name, []).extend(v for v in these if v not in values[name])
-        merged[key] = values
-    merged["tags"] = list(dict.fromkeys(t for s in studies for t in s.get("tags", [])))
-    merged.pop("order", None)
-    return table, merged

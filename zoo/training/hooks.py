@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from zoo.model_folder import save_pretrained
 from zoo.sampling import sample_grid
 from zoo.training import checkpoints
+from zoo.training.record import RunRecord
 from zoo.training.settings import TrainSettings
 from zoo.writing import guarded_write, replace_folder
 
@@ -70,7 +71,8 @@ class LossMonitor:
 
 class Hooks:
     """The periodic actions of a run, called after every step with its losses; ``state``
-    (best metrics, evaluation history, precision) goes into every checkpoint."""
+    (best metrics, evaluation history, precision) goes into every checkpoint, and the step
+    reached into the run's ``record`` after every action."""
 
     def __init__(
         self,
@@ -81,8 +83,10 @@ class Hooks:
         gin_config: str,
         bar: tqdm,
         start: int,
+        record: RunRecord,
     ) -> None:
         self.settings, self.accelerator, self.state = settings, accelerator, state
+        self.record = record
         self.models, self.gin_config, self.bar, self.start = models, gin_config, bar, start
         self.output_dir = Path(settings.output_dir)
         self.extra = {"ema_generator": models["ema"]} if "ema" in models else {}
@@ -112,6 +116,7 @@ class Hooks:
             self.evaluate(done)
         if "checkpoint" in now:
             self.checkpoint(done)
+        self.record.update(done)
 
     def checkpoint(self, done: int) -> Path:
         """The training checkpoint after step ``done`` (written unless it already is)."""

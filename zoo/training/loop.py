@@ -31,6 +31,7 @@ from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
 from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
+from zoo.training.record import RunRecord
 from zoo.training.settings import HPARAMS, TrainSettings
 from zoo.training.step import GANTrainer
 from zoo.training.stopping import GracefulStop, TrainingStopped
@@ -46,17 +47,21 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
 
     The run holds its folder's writer lock throughout (:mod:`zoo.folder_lock`; a second
     writer raises :class:`~zoo.errors.FolderLockedError`). SIGINT or SIGTERM stops it after
-    the current step with a checkpoint (:class:`~zoo.training.stopping.TrainingStopped`)."""
+    the current step with a checkpoint (:class:`~zoo.training.stopping.TrainingStopped`). It
+    keeps the run's record, ``RUN/status.json`` (:mod:`zoo.training.record`)."""
     s = TrainSettings(**overrides)
     data = s.dataset(split="train")  # fails before any model is built
-    accelerator = _accelerator(s.tracker, Path(s.output_dir))
-    with _writer_lock(accelerator, Path(s.output_dir)), GracefulStop() as stop:
-        return _train(s, data, accelerator, gin_config or gin.config_str(), stop)
+    accelerator, output_dir = _accelerator(s.tracker, Path(s.output_dir)), Path(s.output_dir)
+    with (
+        _writer_lock(accelerator, output_dir),
+        GracefulStop() as stop,
+        RunRecord(output_dir, s.steps, accelerator.is_main_process) as record,
+    ):
+        return _train(s, data, accelerator, gin_config or gin.config_str(), stop, record)
 
 
-def _train(
-    s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: str, stop: GracefulStop
-) -> dict[str, Any]:
+def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: str,
+           stop: GracefulStop, record: RunRecord) -> dict[str, Any]:  # fmt: skip
     output_dir = Path(s.output_dir)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     layout = torch.channels_last if s.channels_last else torch.contiguous_format
@@ -79,6 +84,7 @@ def _train(
 
         models["ema"] = ModelEmaV3(models["G"], decay=s.ema_decay)
     state, start = _resume(accelerator, trainer, s, precision, models)
+    record.begin(start, precision, device)
 
     sampler = EpochBatches(len(data), s.batch_size, s.seed, rank, world, start * s.disc_iters)
     max_gb = s.data_in_memory_max_gb if s.data_in_memory else None
@@ -91,7 +97,7 @@ def _train(
     show = s.progress and accelerator.is_local_main_process
     bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="train",
                disable=not show, dynamic_ncols=True)  # fmt: skip
-    hooks = Hooks(s, accelerator, models, state, gin_config, bar, start)
+    hooks = Hooks(s, accelerator, models, state, gin_config, bar, start, record)
     for step in bar:
         torch.manual_seed(_step_seed(s.seed, step, rank))
         out = trainer.step(batches)

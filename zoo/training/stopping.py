@@ -33,7 +33,7 @@ class TrainingStopped(Exception):
     """Training stopped on a signal after ``step`` with ``checkpoint`` written."""
 
     def __init__(self, signum: int, step: int, steps: int, checkpoint: object) -> None:
-        self.signum, self.exit_code = signum, 128 + signum
+        self.signum, self.exit_code, self.step = signum, 128 + signum, step
         super().__init__(
             f"stopped by {signal_name(signum)} at step {step} of {steps}: checkpoint "
             f"{checkpoint} written."
