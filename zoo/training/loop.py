@@ -33,7 +33,7 @@ from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
 from zoo.training.record import RunRecord
 from zoo.training.settings import HPARAMS, TrainSettings
-from zoo.training.step import GANTrainer
+from zoo.training.step import GANTrainer, build_trainer
 from zoo.training.stopping import GracefulStop, TrainingStopped
 from zoo.writing import atomic_path, guarded_write
 
@@ -67,18 +67,12 @@ def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: st
     layout = torch.channels_last if s.channels_last else torch.contiguous_format
     decision = _decide_precision(accelerator, s.mixed_precision, layout)
     precision = decision.precision
-    torch.manual_seed(s.seed)  # identical initial weights on every process
-    G = s.generator(channels=data.channels).to(memory_format=layout)
-    D = s.discriminator(channels=data.channels).to(memory_format=layout)
-    _check_compatible(G, D, data)
+    trainer = build_trainer(s, accelerator, data.channels, precision)  # same weights everywhere
+    models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
+    _check_compatible(models["G"], models["D"], data)
     if accelerator.is_main_process:
         with atomic_path(output_dir / "config.gin") as path:
             path.write_text(gin_config)
-    betas, loss, penalty = (s.beta1, s.beta2), s.loss_fn(), s.penalty_fn()
-    trainer = GANTrainer(accelerator, G, D, loss, penalty, s.disc_iters, s.learning_rate, betas,
-                         precision, s.fused_optimizer, s.closed_form_norm_backward,
-                         s.skip_d_weight_grads)  # fmt: skip
-    models = {"G": accelerator.unwrap_model(trainer.G), "D": accelerator.unwrap_model(trainer.D)}
     if s.ema_decay:
         from timm.utils import ModelEmaV3  # here: timm's import costs a second at start-up
 
