@@ -27,22 +27,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from registry.datasets import prepared_format as fmt
 from registry.datasets.base import CorruptDatasetError, ImageDataset
-from registry.datasets.prepared_format import (
-    IMAGES,
-    KEEP,
-    LABELS,
-    LOG,
-    MANIFEST,
-    PLAN,
-    PreparedCacheError,
-    chunk_digest,
-    combined_checksum,
-    mismatch,
-    read_json,
-    request_of,
-    write_json,
-)
 
 __all__ = ["ChunkDone", "prepare"]
 
@@ -112,11 +98,11 @@ def _write_chunk(chunk: int) -> ChunkDone:
             skipped.append(item)
         else:
             images[index - start], labels[index - start] = item
-    for name, data in ((IMAGES, images), (LABELS, labels)):
+    for name, data in ((fmt.IMAGES, images), (fmt.LABELS, labels)):
         target = np.load(job.folder / name, mmap_mode="r+")
         target[start:stop] = data
         target.flush()
-    return ChunkDone(chunk, chunk_digest(images, labels), skipped)
+    return ChunkDone(chunk, fmt.chunk_digest(images, labels), skipped)
 
 
 def _run_chunks(job: _Job, todo: list[int], workers: int) -> Iterator[ChunkDone]:
@@ -152,8 +138,8 @@ def _run_chunks(job: _Job, todo: list[int], workers: int) -> Iterator[ChunkDone]
 def _read_log(folder: Path) -> dict[int, ChunkDone]:
     """The chunks logged as written (a line cut short by a kill is ignored)."""
     done = {}
-    if (folder / LOG).is_file():
-        for line in (folder / LOG).read_text().splitlines():
+    if (folder / fmt.LOG).is_file():
+        for line in (folder / fmt.LOG).read_text().splitlines():
             try:
                 record = ChunkDone(**json.loads(line))
             except (json.JSONDecodeError, TypeError):
@@ -167,11 +153,11 @@ def _clear(folder: Path) -> None:
     is not a cache: never delete what this module did not write)."""
     if not folder.is_dir():
         return
-    ours = {MANIFEST, IMAGES, LABELS, KEEP, PLAN, LOG}
+    ours = {fmt.MANIFEST, fmt.IMAGES, fmt.LABELS, fmt.KEEP, fmt.PLAN, fmt.LOG}
     owned = lambda p: p.name in ours or (p.name.startswith(".") and p.name.endswith(".partial"))  # noqa: E731
     others = sorted(p.name for p in folder.iterdir() if not owned(p))
     if others:
-        raise PreparedCacheError(
+        raise fmt.PreparedCacheError(
             f"{folder} is not a prepared cache's folder (it holds {', '.join(others[:3])}); "
             f"pass an --out folder for the cache alone."
         )
@@ -182,22 +168,22 @@ def _clear(folder: Path) -> None:
 def _start(folder: Path, request: dict[str, Any], chunk_size: int, overwrite: bool) -> int:
     """Create the split folder's files, or check that the preparation there is this one
     (then resume it); return the chunk size in use."""
-    if (folder / PLAN).is_file():
-        plan = read_json(folder / PLAN)
-        why = mismatch(plan, request)
+    if (folder / fmt.PLAN).is_file():
+        plan = fmt.read_json(folder / fmt.PLAN)
+        why = fmt.mismatch(plan, request)
         if why is None:
             return plan["chunk_size"]
         if not overwrite:
-            raise PreparedCacheError(
+            raise fmt.PreparedCacheError(
                 f"{folder} holds another preparation ({why}); pass --overwrite to replace it "
                 f"or --out another folder."
             )
     _clear(folder)
     folder.mkdir(parents=True, exist_ok=True)
     shape = (request["count"], request["channels"], request["resolution"], request["resolution"])
-    for name, dtype, size in ((IMAGES, np.uint8, shape), (LABELS, np.int64, shape[:1])):
+    for name, dtype, size in ((fmt.IMAGES, np.uint8, shape), (fmt.LABELS, np.int64, shape[:1])):
         np.lib.format.open_memmap(folder / name, mode="w+", dtype=dtype, shape=size).flush()
-    write_json(folder / PLAN, {**request, "chunk_size": chunk_size})
+    fmt.write_json(folder / fmt.PLAN, {**request, "chunk_size": chunk_size})
     return chunk_size
 
 
@@ -214,7 +200,7 @@ def _check_space(folder: Path, request: dict[str, Any], images_left: int) -> Non
     per_image = request["channels"] * request["resolution"] ** 2 + 8
     need, free = images_left * per_image, shutil.disk_usage(folder).free
     if need > free:
-        raise PreparedCacheError(
+        raise fmt.PreparedCacheError(
             f"{folder}: the images still to prepare need {_size(need)} but {_size(free)} are "
             f"free; free some space or pass --out on another disk."
         )
@@ -223,19 +209,19 @@ def _check_space(folder: Path, request: dict[str, Any], images_left: int) -> Non
 def _already_prepared(folder: Path, request: dict[str, Any], overwrite: bool) -> dict | None:
     """The manifest of a finished cache of ``request`` in ``folder``, None when there is
     nothing finished there (or it is to be overwritten); refuse another finished cache."""
-    if not (folder / MANIFEST).is_file():
+    if not (folder / fmt.MANIFEST).is_file():
         return None
-    manifest = read_json(folder / MANIFEST)
-    why = mismatch(manifest, request)
+    manifest = fmt.read_json(folder / fmt.MANIFEST)
+    why = fmt.mismatch(manifest, request)
     if why is None and not overwrite:
         return manifest
     if why is not None and not overwrite:
-        raise PreparedCacheError(
+        raise fmt.PreparedCacheError(
             f"{folder} holds another prepared cache ({why}); pass --overwrite to replace it "
             f"or --out another folder."
         )
-    (folder / MANIFEST).unlink()
-    (folder / PLAN).unlink(missing_ok=True)
+    (folder / fmt.MANIFEST).unlink()
+    (folder / fmt.PLAN).unlink(missing_ok=True)
     return None
 
 
@@ -248,20 +234,20 @@ def _finish(
         raise CorruptDatasetError(f"every image of {request['name']} was skipped as corrupt.")
     if skipped:
         keep = np.setdiff1d(np.arange(request["count"]), [s["index"] for s in skipped])
-        np.save(folder / KEEP, keep)
+        np.save(folder / fmt.KEEP, keep)
     manifest = {
         **request,
         "images": request["count"] - len(skipped),
         "skipped": skipped,
         "chunk_size": chunk_size,
-        "checksum": combined_checksum(done[c].digest for c in sorted(done)),
+        "checksum": fmt.combined_checksum(done[c].digest for c in sorted(done)),
         "made_by": made_by,
         "pillow": PIL.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json(folder / MANIFEST, manifest)
-    (folder / PLAN).unlink()
-    (folder / LOG).unlink(missing_ok=True)
+    fmt.write_json(folder / fmt.MANIFEST, manifest)
+    (folder / fmt.PLAN).unlink()
+    (folder / fmt.LOG).unlink(missing_ok=True)
     return manifest
 
 
@@ -284,7 +270,7 @@ def prepare(
     (naming it; the chunks written so far are kept for the rerun) or, with ``skip_corrupt``,
     is left out and listed in the manifest's ``skipped``.
     """
-    request = request_of(source)
+    request = fmt.request_of(source)
     folder = Path(root) / source.split
     if manifest := _already_prepared(folder, request, overwrite):
         return manifest
@@ -297,7 +283,7 @@ def prepare(
     _check_space(folder, request, len(source) - written)
     bar = tqdm(total=len(source), initial=written, unit="img", disable=not progress,
                desc=f"prepare {source.name} {source.split}", dynamic_ncols=True)  # fmt: skip
-    with bar, open(folder / LOG, "a") as log:
+    with bar, open(folder / fmt.LOG, "a") as log:
         for result in _run_chunks(job, todo, workers or os.cpu_count() or 1):
             log.write(json.dumps(result.__dict__) + "\n")
             log.flush()

@@ -91,12 +91,40 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
+    _add_run(commands)
+
+    gather = commands.add_parser(
+        "collect", help="rebuild OUTPUT/results.csv and curves.csv from the run folders"
+    )
+    gather.add_argument("output", help="study folder")
+    gather.set_defaults(handler=_collect)
+
+    report = commands.add_parser("report", help="write the Markdown report and figures")
+    report.add_argument(
+        "results",
+        nargs="+",
+        help="OUTPUT/results.csv; several are read as one table (a variant next to a study)",
+    )
+    report.add_argument("--out", help="report folder (default: OUTPUT/report)")
+    report.add_argument("--method", help="method axis (default: the study's, else norm)")
+    report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")
+    report.add_argument("--tuned", help="comma-separated axes tuned over in Table 2")
+    report.add_argument(
+        "--metric", help="metric column (default: fid), better as its metric says (IS: higher)"
+    )
+    report.set_defaults(handler=_report)
+
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    """The ``run`` subcommand and its options."""
     run = commands.add_parser("run", help="train the runs of a study grid")
     run.add_argument(
         "--gin", required=True, help="study file, e.g. gin/study/fashion_mnist_small.gin"
@@ -136,27 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--retry-failed", action="store_true", help="train failed runs again")
     run.set_defaults(handler=_run)
 
-    gather = commands.add_parser(
-        "collect", help="rebuild OUTPUT/results.csv and curves.csv from the run folders"
-    )
-    gather.add_argument("output", help="study folder")
-    gather.set_defaults(handler=_collect)
 
-    report = commands.add_parser("report", help="write the Markdown report and figures")
-    report.add_argument(
-        "results",
-        nargs="+",
-        help="OUTPUT/results.csv; several are read as one table (a variant next to a study)",
-    )
-    report.add_argument("--out", help="report folder (default: OUTPUT/report)")
-    report.add_argument("--method", help="method axis (default: the study's, else norm)")
-    report.add_argument("--baseline", help="baseline value of the method axis (default: bn)")
-    report.add_argument("--tuned", help="comma-separated axes tuned over in Table 2")
-    report.add_argument(
-        "--metric", help="metric column (default: fid), better as its metric says (IS: higher)"
-    )
-    report.set_defaults(handler=_report)
-
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0].startswith("--") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]  # `study.py --gin FILE` is `study.py run --gin FILE`
