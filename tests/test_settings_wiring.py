@@ -19,7 +19,7 @@ from timm.utils import ModelEmaV3
 
 import registry
 import zoo
-import zoo.training.loop as loop
+import zoo.training.step as step
 from registry.losses import Hinge, NonSaturating
 from registry.norms import BatchNorm, SelfModulatedBatchNorm
 from registry.penalties import GradientPenalty, NoPenalty
@@ -151,7 +151,7 @@ def runs(tmp_path_factory):
     """The two runs: result of train(), the recording trainer, and G built fresh at seeds 5
     and 6 under the same config."""
     patch = pytest.MonkeyPatch()
-    patch.setattr(loop, "GANTrainer", RecordingTrainer)
+    patch.setattr(step, "GANTrainer", RecordingTrainer)  # what build_trainer makes
     patch.setattr(timm.utils, "ModelEmaV3", RecordingEma)  # loop imports it when EMA is on
     out = {}
     try:
