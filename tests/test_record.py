@@ -6,6 +6,7 @@ records: tests/test_study_runner.py.)"""
 from __future__ import annotations
 
 import socket
+import time
 
 from trainer_process import start_training, train_here, wait_for
 
@@ -40,6 +41,10 @@ def test_a_killed_training_leaves_its_step_and_time_and_the_resume_adds_to_them(
     out = tmp_path / "run"
     process = start_training(out)
     wait_for(out / "checkpoints" / "step_00000004", process)
+    deadline = time.monotonic() + 60
+    while (read_record(out) or {}).get("step", 0) < 4:  # written right after the checkpoint
+        assert time.monotonic() < deadline and process.poll() is None, "no record of step 4"
+        time.sleep(0.02)
     process.kill()
     process.communicate(timeout=60)
     killed = read_record(out)
