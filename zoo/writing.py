@@ -37,11 +37,13 @@ _TORCH_WRITE_FAILURES = ("iostream error", "unexpected pos", "PytorchStreamWrite
 
 def human_bytes(size: float) -> str:
     """``size`` bytes as ``"512 B"``, ``"1.2 MB"``, ``"3.4 GB"`` (powers of 1000)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if size < 1000:
+        return f"{size:.0f} B"
+    for unit in ("kB", "MB"):
         size /= 1000
-    raise AssertionError("unreachable")
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} GB"
 
 
 def folder_bytes(path: Path) -> int:

@@ -145,10 +145,7 @@ class InProcessExecutor:
             log.write(f"\n$ {TRAIN_MODULE} {subprocess.list2cmdline(args)}  (in process)\n")
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 returncode = main(args)
-        return _ended(returncode, run_dir)
-
-    def forward(self, signum: int) -> None:
-        """Nothing to forward: the training in this process handles the signal itself."""
+        return _ended(returncode, run_dir)  # a signal reaches its training directly
 
 
 def make_executor(
