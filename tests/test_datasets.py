@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import inspect
 import pickle
 import re
 import struct
@@ -354,6 +355,110 @@ def test_hub_dataset_not_cached_and_hub_unreachable_fails_fast(tmp_path, monkeyp
     message = str(info.value)
     assert "uoft-cs/cifar10" in message and "--repo-type dataset" in message
     assert f"cannot connect to {endpoint}" in message
+
+
+# The gin-configurable parameters of the Hub datasets, as gin files, the docs and callers use
+# them: (name, default) in order, every one positional-or-keyword, annotations as written.
+_COMMON_HEAD = [("split", "train"), ("resolution", 128), ("channels", 3)]
+_COMMON_TAIL = [("cache_dir", None), ("revision", None), ("prepared", True)]
+HUB_SIGNATURES = {
+    "cifar10": [
+        ("split", "train"),
+        ("resolution", 32),
+        ("channels", 3),
+        ("hf_path", "uoft-cs/cifar10"),
+        ("data_dir", None),
+        ("image_key", "img"),
+        ("label_key", "label"),
+        *_COMMON_TAIL,
+    ],
+    "celebahq128": [
+        *_COMMON_HEAD,
+        ("hf_path", "bitmind/celeb-a-hq"),
+        ("hf_split", None),
+        ("data_dir", None),
+        ("image_key", "image"),
+        ("label_key", None),
+        ("test_size", 3000),
+        *_COMMON_TAIL,
+    ],
+    "lsun_bedroom128": [
+        *_COMMON_HEAD,
+        ("hf_path", "pcuenq/lsun-bedrooms"),
+        ("hf_split", None),
+        ("data_dir", None),
+        ("image_key", "image"),
+        ("label_key", None),
+        ("test_size", 30588),
+        ("seed", 0),
+        *_COMMON_TAIL,
+    ],
+    "imagenet128": [
+        *_COMMON_HEAD,
+        ("hf_path", "ILSVRC/imagenet-1k"),
+        ("data_dir", None),
+        ("image_key", "image"),
+        ("label_key", "label"),
+        ("test_split", "validation"),
+        *_COMMON_TAIL,
+    ],
+}
+_ANNOTATIONS = {
+    "split": "str",
+    "resolution": "int",
+    "channels": "int",
+    "hf_path": "str",
+    "hf_split": "str | None",
+    "data_dir": "PathLike | None",
+    "image_key": "str",
+    "label_key": "str | None",
+    "test_size": "int",
+    "seed": "int",
+    "test_split": "str",
+    "cache_dir": "PathLike | None",
+    "revision": "str | None",
+    "prepared": "PathLike | bool",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUB_SIGNATURES))
+def test_hub_dataset_signature_and_gin_parameters(name):
+    import gin  # local: ruff classifies gin by the repo's gin/ folder, which varies
+
+    factory = registry.get("dataset", name)
+    assert factory is getattr(D, name) and factory.__name__ == factory.__qualname__ == name
+    assert pickle.loads(pickle.dumps(factory)) is factory  # by reference: a module-level name
+    signature = inspect.signature(factory)
+    parameters = list(signature.parameters.values())
+    assert [(p.name, p.default) for p in parameters] == HUB_SIGNATURES[name]
+    assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+    assert [p.annotation for p in parameters] == [_ANNOTATIONS[p.name] for p in parameters]
+    assert signature.return_annotation == "ImageDataset"
+    for parameter, default in HUB_SIGNATURES[name]:
+        gin.bind_parameter(f"dataset.{name}.{parameter}", default)
+        assert gin.query_parameter(f"dataset.{name}.{parameter}") == default
+    taken = {p for p, _ in HUB_SIGNATURES[name]}
+    for other in sorted(set(_ANNOTATIONS) - taken):  # what another Hub dataset takes, not this
+        with pytest.raises(ValueError, match=f"doesn't have a parameter named '{other}'"):
+            gin.bind_parameter(f"dataset.{name}.{other}", None)
+
+
+def test_hub_dataset_gin_bindings_apply(tmp_path):
+    import gin
+
+    _hf_dataset(20).save_to_disk(tmp_path)
+    gin.parse_config(
+        f"""
+        dataset.celebahq128.data_dir = '{tmp_path}'
+        dataset.celebahq128.test_size = 5
+        dataset.celebahq128.label_key = 'idx'
+        dataset.celebahq128.resolution = 8
+        """
+    )
+    test = registry.create("dataset", "celebahq128", split="test")
+    assert _ids(test) == list(range(15, 20)) and test.resolution == 8
+    with pytest.raises(registry.RegistryError, match="Did you mean 'celebahq128'"):
+        registry.get("dataset", "celebahq")
 
 
 def test_local_cache_is_found_in_either_cache(tmp_path, monkeypatch):

@@ -17,8 +17,8 @@ Modules, one source each, plus what they share:
 * :mod:`~registry.datasets.fashion_mnist_idx`: IDX files and ``fashion_mnist``.
 * :mod:`~registry.datasets.hub`: getting a Hub dataset (cache, offline fail-fast, local copies).
 * :mod:`~registry.datasets.hub_splits`: splits, columns and train/test partitions.
-* :mod:`~registry.datasets.hub_datasets`: the table of the four Hub datasets and their factories
-  ``cifar10``, ``celebahq128``, ``lsun_bedroom128``, ``imagenet128``.
+* :mod:`~registry.datasets.hub_datasets`: the four Hub datasets' factories ``cifar10``,
+  ``celebahq128``, ``lsun_bedroom128``, ``imagenet128``, sharing ``load_hub_dataset``.
 * :mod:`~registry.datasets.folders`: ``image_folder``.
 * :mod:`~registry.datasets.synthetic_images`: ``synthetic``, for tests.
 * :mod:`~registry.datasets.prepared_format`: the prepared cache on disk and its manifest.
