@@ -39,7 +39,12 @@ __all__ = ["StudyError", "checkpoint_step", "list_runs", "plan", "select", "stud
 
 
 class StudyError(RuntimeError):
-    """A study that cannot go on: its gin changed, a training could not start, precisions."""
+    """A study that cannot go on: its gin changed, precisions, a training could not start or
+    was stopped by a signal (``exit_code`` 128 + the signal's number, else 1)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def select(runs: Sequence[Run], only: Mapping[str, Sequence[str]]) -> list[Run]:
