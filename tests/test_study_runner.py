@@ -19,10 +19,11 @@ import zoo
 from zoo.config import GIN_DIR
 from zoo.errors import FolderLockedError
 from zoo.folder_lock import FolderLock
-from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
+from zoo.study import Grid, GridError, StudyError, load_grid, run_study, write_report
 from zoo.study.executors import InProcessExecutor, SubprocessExecutor
 from zoo.study.load import load
 from zoo.study.results import run_state
+from zoo.study.spec import report_spec
 from zoo.training import TrainingDiverged
 from zoo.training.record import RunRecord, code_version, read_record
 
@@ -253,7 +254,7 @@ def test_runs_record_their_code_commit_and_it_is_no_setting(tmp_path):
     assert set(table["commit"]) == {code_version()}
     assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|unknown", code_version())
     table.loc[0, "commit"] = "another"
-    spec = ReportSpec.infer(table.drop(columns=["run_dir"], errors="ignore"))
+    spec = report_spec(table.drop(columns=["run_dir"], errors="ignore"))
     assert "commit" not in spec.settings and "norm" in spec.settings
 
 
