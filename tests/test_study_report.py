@@ -307,7 +307,7 @@ def test_the_recorded_precision_is_reported_and_is_no_setting(tmp_path):
     split a setting's seeds into two settings; the overview counts it."""
     table = _hand_table()
     table["precision"] = ["no"] * (len(table) - 3) + ["bf16", None, None]
-    assert "precision" not in ReportSpec.infer(table).settings
+    assert "precision" not in report_spec(table).settings
     text = write_report(StudyResults(table), tmp_path, SPEC, title="precisions").read_text()
     assert "Precision: fp32 21, not recorded 2, bf16 1." in text
     assert "**sbn wins 2/4**" in text  # as without the column

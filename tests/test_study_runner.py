@@ -1,7 +1,7 @@
 """The study runner: resumable from the trainer's records (finished runs skipped, unfinished
-ones resumed, a killed training stops the study), run folders of the former runner read and
-resumed, the trainer's refusal of a changed config as a study error, several runs at once,
-each run's commit recorded, one precision per study, and a tiny study trained for real."""
+ones resumed, a killed training stops the study), the trainer's refusal of a changed config
+as a study error, several runs at once, each run's commit recorded, one precision per study,
+and a tiny study trained for real."""
 
 import csv
 import json
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainer_process import tiny_study
 
 import zoo
 from zoo.config import GIN_DIR
 from zoo.errors import FolderLockedError
 from zoo.folder_lock import FolderLock
-from zoo.study import Grid, GridError, ReportSpec, StudyError, load_grid, run_study, write_report
-from zoo.study.executors import InProcessExecutor, Outcome, SubprocessExecutor
+from zoo.study import Grid, GridError, StudyError, load_grid, run_study, write_report
+from zoo.study.executors import InProcessExecutor, SubprocessExecutor
 from zoo.study.load import load
-from zoo.study.results import collect, run_state
+from zoo.study.results import run_state
+from zoo.study.spec import report_spec
 from zoo.training import TrainingDiverged
 from zoo.training.record import RunRecord, code_version, read_record
 
@@ -66,24 +66,15 @@ class FakeTrainer:
         self.precision: dict[str, str] = {}
         self.fail = fail
 
-    def __call__(self, run, run_dir: Path) -> Outcome:
+    def __call__(self, run, run_dir: Path) -> int:
         self.calls.append(run.id)
         self.precision[run.id] = _precision(run)
         if run.id == self.fail:
             with pytest.raises(TrainingDiverged), RunRecord(run_dir, steps=10):
                 raise TrainingDiverged("Loss is not finite at step 3")
-            return Outcome(1, "error: Loss is not finite at step 3")
+            return 1
         _fake_trained(run_dir, fid=10.0 + len(self.calls), precision=self.precision[run.id])
-        return Outcome(0)
-
-
-def _legacy(run, run_dir: Path, elapsed: float = 0.0, **files: dict) -> None:
-    """A run folder of the former runner: its run.json (and ``files``, e.g. result.json)."""
-    run_dir.mkdir(parents=True)
-    spec = {"id": run.id, "row": run.row(), "elapsed_s": elapsed, "commits": ["abc123"]}
-    (run_dir / "run.json").write_text(json.dumps(spec))
-    for name, content in files.items():
-        (run_dir / f"{name}.json").write_text(json.dumps(content))
+        return 0
 
 
 def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
@@ -91,11 +82,8 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     done, old_done, old_unfinished, new = grid.expand()  # bn/0, sbn/0, bn/1, sbn/1
     runs = tmp_path / "runs"
     _fake_trained(runs / done.id, fid=1.0)
-    result = {"status": "done", "returncode": 0, "error": None, "wall_time_s": 3.0}
-    _legacy(old_done, runs / old_done.id, elapsed=3.0, result=result)
-    _fake_trained(runs / old_done.id, fid=2.0)  # best/ and final/ (and a record, removed next)
-    (runs / old_done.id / "status.json").unlink()
-    _legacy(old_unfinished, runs / old_unfinished.id, elapsed=100.0)  # killed mid-training
+    _fake_trained(runs / old_done.id, fid=2.0)
+    _killed(runs / old_unfinished.id)  # killed mid-training
     checkpoint = runs / old_unfinished.id / "checkpoints" / "step_00000005"
     checkpoint.mkdir(parents=True)
     (checkpoint / "trainer_state.json").write_text("{}")  # complete: the trainer resumes here
@@ -116,8 +104,7 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     assert list(table["id"]) == [done.id, old_done.id, old_unfinished.id, new.id]
     assert list(table["status"]) == ["done", "done", "done", "failed"]
     assert table["fid"].tolist()[:3] == [1.0, 2.0, 11.0] and math.isnan(table["fid"].iloc[3])
-    assert table.loc[2, "wall_time_s"] >= 100.0  # the former runner's sessions count
-    assert table.loc[2, "commit"] == f"abc123 {code_version()}"
+    assert table.loc[2, "commit"] == code_version()  # the killed session's and the resumed one's
     assert table.loc[3, "error"] == "TrainingDiverged: Loss is not finite at step 3"
     with (tmp_path / "results.csv").open() as file:
         written = list(csv.DictReader(file))
@@ -135,51 +122,13 @@ def test_resume_skips_finished_runs_and_reruns_unfinished_ones(tmp_path):
     assert dry.calls == [] and not (tmp_path / "other" / "runs").exists()
 
 
-def test_a_legacy_folder_reads_as_the_former_runner_wrote_it(tmp_path):
-    """A finished folder of the former runner gives the row it gave before the record."""
-    run = _tiny_grid().expand()[0]
-    result = {"status": "failed", "returncode": 1, "error": "line 1\nline 2", "wall_time_s": 7.5}
-    _legacy(run, tmp_path / "runs" / run.id, elapsed=7.5, result=result)
-    (row,) = collect(tmp_path).to_dict("records")
-    assert list(row) == ["id", "norm", "seed", "status", "wall_time_s", "best_step", "steps",
-                         "error", "commit", "precision"]  # fmt: skip
-    assert (row["status"], row["wall_time_s"], row["error"]) == ("failed", 7.5, "line 1\nline 2")
-    assert row["commit"] == "abc123" and row["precision"] is None
-
-
-def test_an_unfinished_legacy_folder_resumes_with_the_trainers_record(tmp_path):
-    """A run the former runner left unfinished (run.json, checkpoints, no record) resumes from
-    its checkpoint; its row adds the new session's time and commit to the former ones."""
-    output = tmp_path / "study"
-    short, longer = tiny_study(_folder(tmp_path / "a"), 2), tiny_study(_folder(tmp_path / "b"), 4)
-    run_study(load_grid(short), output, InProcessExecutor(), echo=lambda _: None)
-    run_dir = output / "runs" / "norm=bn,seed=0"
-    (run_dir / "status.json").unlink()  # as the former runner left it: its own files only
-    spec = {"row": {"id": run_dir.name, "norm": "bn", "seed": 0}, "elapsed_s": 50.0,
-            "commits": ["abc123"], "precision": "no"}  # fmt: skip
-    (run_dir / "run.json").write_text(json.dumps(spec))
-    assert run_state(run_dir) == "unfinished"
-    said: list[str] = []
-    table = run_study(load_grid(longer), output, InProcessExecutor(), echo=said.append)
-    assert "norm=bn,seed=0: resuming from step 2" in "\n".join(said)
-    assert "Resuming from" in (run_dir / "train.log").read_text()
-    (row,) = table.to_dict("records")
-    assert (row["status"], row["steps"], row["precision"]) == ("done", 4, "no")
-    assert row["wall_time_s"] > 50.0 and row["commit"] == f"abc123 {code_version()}"
-
-
-def _folder(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path
-
-
 def test_a_killed_training_stops_the_study_and_stays_unfinished(tmp_path):
     grid = _tiny_grid()
     first = grid.expand()[0]
 
     def killed(run, run_dir):
         _killed(run_dir)
-        return Outcome(-9)
+        return -9
 
     with pytest.raises(StudyError, match="stopped by SIGKILL"):
         run_study(grid, tmp_path, killed, echo=lambda _: None)
@@ -273,10 +222,10 @@ def test_a_killed_run_stops_parallel_workers_from_starting_more(tmp_path):
             both_started.wait()
         if run.id == first.id:
             _killed(run_dir)
-            return Outcome(-15)
+            return -15
         time.sleep(0.5)
         _fake_trained(run_dir, fid=1.0)
-        return Outcome(0)
+        return 0
 
     with pytest.raises(StudyError, match="stopped by SIGTERM"):
         run_study(grid, tmp_path, first_killed, jobs=2, echo=lambda _: None)
@@ -305,7 +254,7 @@ def test_runs_record_their_code_commit_and_it_is_no_setting(tmp_path):
     assert set(table["commit"]) == {code_version()}
     assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|unknown", code_version())
     table.loc[0, "commit"] = "another"
-    spec = ReportSpec.infer(table.drop(columns=["run_dir"], errors="ignore"))
+    spec = report_spec(table.drop(columns=["run_dir"], errors="ignore"))
     assert "commit" not in spec.settings and "norm" in spec.settings
 
 

@@ -59,13 +59,6 @@ def prepare(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     return table
 
 
-def _wide(frame: pd.DataFrame, index: Sequence[str], spec: ReportSpec) -> pd.DataFrame:
-    """The median column with one column per method, rows keyed by ``index``."""
-    if not index:  # a single model: one row
-        return frame.set_index(spec.method)["median"].to_frame().T.reset_index(drop=True)
-    return frame.set_index([*index, spec.method])["median"].unstack(spec.method)
-
-
 def seed_stats(table: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:
     """Per setting, over seeds: median, quartiles (q1, q3), min, max of the metric, ``n``
     seeds with a value out of ``runs``."""
@@ -106,19 +99,17 @@ def _versus_baseline(
 ) -> pd.DataFrame:
     """Per ``index`` row and non-baseline method: its median (``value``) and the baseline's
     (``baseline``), rows where both exist; ``columns`` order the two."""
-    wide = _wide(medians, index, spec)
-    empty = pd.DataFrame(columns=[*index, spec.method, *columns])
+    if index:  # a row per index, a column per method
+        wide = medians.set_index([*index, spec.method])["median"].unstack(spec.method)
+    else:  # a single model: one row
+        wide = medians.set_index(spec.method)["median"].to_frame().T.reset_index(drop=True)
     if spec.baseline not in wide.columns:
-        return empty
-    rows = []
-    for method in spec.methods(list(wide.columns)):
-        part = wide[[spec.baseline, method]].dropna()
-        part = part.rename(columns={spec.baseline: "baseline", method: "value"})[list(columns)]
-        part.insert(0, spec.method, method)
-        rows.append(part.reset_index(drop=not index))
-    if not rows:
-        return empty
-    return sort_rows(pd.concat(rows, ignore_index=True), [*index, spec.method], spec)
+        return pd.DataFrame(columns=[*index, spec.method, *columns])
+    methods = wide[spec.methods(list(wide.columns))]
+    long = methods.melt(ignore_index=False, var_name=spec.method, value_name="value")
+    long = long.assign(baseline=wide[spec.baseline]).dropna(subset=["value", "baseline"])
+    long = long.reset_index(drop=not index)[[*index, spec.method, *columns]]
+    return sort_rows(long, [*index, spec.method], spec)
 
 
 def reductions(table2: pd.DataFrame, spec: ReportSpec) -> pd.DataFrame:

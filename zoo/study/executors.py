@@ -14,23 +14,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from zoo.study.grid import Run
 
-__all__ = [
-    "LAUNCHERS",
-    "LOG_FILE",
-    "TRAIN_MODULE",
-    "Executor",
-    "InProcessExecutor",
-    "Outcome",
-    "SubprocessExecutor",
-    "make_executor",
-    "train_arguments",
-]
+__all__ = ["LAUNCHERS", "LOG_FILE", "Executor", "InProcessExecutor", "SubprocessExecutor",
+           "log_tail", "make_executor", "train_arguments"]  # fmt: skip
 
 TRAIN_MODULE = "zoo.cli.train"
 """What a run's process runs: ``python -m zoo.cli.train`` (``scripts/train.py``)."""
@@ -38,18 +27,8 @@ LOG_FILE = "train.log"
 LAUNCHERS = ("python", "accelerate", "inprocess")
 ACCELERATE_CLI = "accelerate.commands.accelerate_cli"
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one training session ended: the exit code (0 = finished) and the last lines of
-    its output when it did not."""
-
-    returncode: int
-    error: str | None = None
-
-
-Executor = Callable[[Run, Path], Outcome]
-"""Runs the train command of a run into its folder and says how it ended."""
+Executor = Callable[[Run, Path], int]
+"""Runs the train command of a run into its folder; its exit code (0: the run finished)."""
 
 
 def train_arguments(run: Run, run_dir: Path) -> list[str]:
@@ -59,12 +38,11 @@ def train_arguments(run: Run, run_dir: Path) -> list[str]:
     return [*args, "--output", str(run_dir)]
 
 
-def _ended(returncode: int, run_dir: Path) -> Outcome:
-    """The outcome, with the last 5 lines the training wrote to its log when it failed."""
-    if returncode == 0:
-        return Outcome(0)
-    lines = (run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
-    return Outcome(returncode, "\n".join([line for line in lines if line[:2] != "$ "][-5:]))
+def log_tail(run_dir: Path, lines: int = 5) -> str:
+    """The last ``lines`` the trainings wrote to ``RUN/train.log`` (not the commands)."""
+    log = run_dir / LOG_FILE
+    text = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+    return "\n".join([line for line in text if line[:2] != "$ "][-lines:])
 
 
 class SubprocessExecutor:
@@ -103,26 +81,22 @@ class SubprocessExecutor:
             head = [*launch, "launch", *self.launcher_args, "-m", TRAIN_MODULE]
         return [*head, *train_arguments(run, run_dir)]
 
-    def __call__(self, run: Run, run_dir: Path) -> Outcome:
+    def __call__(self, run: Run, run_dir: Path) -> int:
+        """Train in a session of its own (a terminal's Ctrl-C reaches it only through
+        :meth:`forward`) until it exits; its exit code."""
         command = self.command(run, run_dir)
         with open(run_dir / LOG_FILE, "a") as log:
             log.write(f"\n$ {subprocess.list2cmdline(command)}\n")
             log.flush()
-            returncode = self._wait(command, log)
-        return _ended(returncode, run_dir)
-
-    def _wait(self, command: list[str], log: IO[str]) -> int:
-        """Run ``command`` in its own session (a terminal's Ctrl-C reaches it only through
-        :meth:`forward`) until it exits; its return code."""
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env=self.environment(), start_new_session=True)  # fmt: skip
-        with self._lock:
-            self._running.add(process)
-        try:
-            return process.wait()
-        finally:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                       env=self.environment(), start_new_session=True)  # fmt: skip
             with self._lock:
-                self._running.discard(process)
+                self._running.add(process)
+            try:
+                return process.wait()
+            finally:
+                with self._lock:
+                    self._running.discard(process)
 
     def forward(self, signum: int) -> None:
         """Send ``signum`` to every running training (its whole process group: a launcher and
@@ -135,17 +109,17 @@ class SubprocessExecutor:
 
 
 class InProcessExecutor:
-    """The train command in this process (:func:`zoo.cli.train.main`), its output in the log."""
+    """The train command in this process (:func:`zoo.cli.train.main`), its output in the log;
+    a signal reaches its training directly."""
 
-    def __call__(self, run: Run, run_dir: Path) -> Outcome:
+    def __call__(self, run: Run, run_dir: Path) -> int:
         from zoo.cli.train import main
 
         args = train_arguments(run, run_dir)
         with open(run_dir / LOG_FILE, "a") as log:
             log.write(f"\n$ {TRAIN_MODULE} {subprocess.list2cmdline(args)}  (in process)\n")
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                returncode = main(args)
-        return _ended(returncode, run_dir)  # a signal reaches its training directly
+                return main(args)
 
 
 def make_executor(

@@ -62,22 +62,15 @@ class AxisValue:
         """Build from a gin value: str, list of str, None, or {"gin", "bind", "tags"}."""
         if spec is None:
             return cls(name)
-        if isinstance(spec, str):
-            spec = [spec]
         if isinstance(spec, Mapping):
-            unknown = set(spec) - {"gin", "bind", "tags"}
-            if unknown:
+            if unknown := set(spec) - {"gin", "bind", "tags"}:
                 raise GridError(f"value {name!r}: unknown keys {sorted(unknown)}")
-            files, binds = _strings(spec.get("gin", ())), _strings(spec.get("bind", ()))
-            tags = {str(k): str(v) for k, v in (spec.get("tags") or {}).items()}
-            return cls(name, files, binds, tuple(tags.items()))
-        if isinstance(spec, Sequence):
+            tags = tuple({str(k): str(v) for k, v in (spec.get("tags") or {}).items()}.items())
+            return cls(name, _strings(spec.get("gin", ())), _strings(spec.get("bind", ())), tags)
+        if isinstance(spec, str | Sequence):
             items = _strings(spec)
-            return cls(
-                name,
-                tuple(s for s in items if "=" not in s),
-                tuple(s for s in items if "=" in s),
-            )
+            files, binds = [s for s in items if "=" not in s], [s for s in items if "=" in s]
+            return cls(name, tuple(files), tuple(binds))
         raise GridError(f"value {name!r}: expected a string, list, dict or None, got {spec!r}")
 
 
@@ -215,19 +208,11 @@ class Grid:
             for combo in self.combinations():
                 settings = tuple((axis, v.name) for axis, v in zip(self.axes, combo, strict=True))
                 files = self.base + tuple(f for v in combo for f in v.gin_files)
-                binds = self.bindings + tuple(b for v in combo for b in v.bindings)
+                binds = (*self.bindings, *(b for v in combo for b in v.bindings))
                 run_id = ",".join([*(f"{a}={v}" for a, v in settings), f"seed={seed}"])
-                runs.append(
-                    Run(
-                        run_id,
-                        settings,
-                        seed,
-                        tuple(t for v in combo for t in v.tags),
-                        files,
-                        (*binds, f"train.seed = {seed}"),
-                        tuple(self.resolve(f) for f in files),
-                    )
-                )
+                tags, resolved = tuple(t for v in combo for t in v.tags), map(self.resolve, files)
+                binds = (*binds, f"train.seed = {seed}")
+                runs.append(Run(run_id, settings, seed, tags, files, binds, tuple(resolved)))
         return runs
 
     def resolve(self, gin_file: str) -> str:
@@ -245,13 +230,8 @@ class Grid:
 
     def summary(self) -> dict[str, Any]:
         """What the report needs to know about the grid (written to ``study.json``)."""
-        tags: dict[str, list[str]] = {}
-        for values in self.axes.values():
-            for value in values:
-                for tag, tag_value in value.tags:
-                    tags.setdefault(tag, [])
-                    if tag_value not in tags[tag]:
-                        tags[tag].append(tag_value)
+        pairs = [tag for values in self.axes.values() for value in values for tag in value.tags]
+        tags = {t: list(dict.fromkeys(v for u, v in pairs if u == t)) for t, _ in pairs}
         return {
             "name": self.name,
             "axes": {axis: [v.name for v in values] for axis, values in self.axes.items()},

@@ -14,7 +14,7 @@ import pandas as pd
 
 from zoo.study.results import CURVES_FILE, RUNS_DIR, STUDY_FILE
 
-__all__ = ["StudyResults", "load", "load_results", "load_studies", "run_folders"]
+__all__ = ["StudyResults", "load", "merge_studies"]
 
 
 @dataclass(frozen=True)
@@ -30,50 +30,32 @@ class StudyResults:
 
 
 def load(paths: Sequence[str | Path]) -> StudyResults:
-    """The results of the given ``results.csv`` files as one (:func:`load_studies`), with the
-    curves and run folders next to each."""
-    paths = [Path(path) for path in paths]
-    table, study = load_results(paths[0]) if len(paths) == 1 else load_studies(paths)
-    found = [f for p in paths if (f := p.parent / CURVES_FILE).is_file()]
-    curves = pd.concat(pd.read_csv(f, dtype={"id": str}) for f in found) if found else None
-    return StudyResults(table, study, curves, run_folders(paths))
-
-
-def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """A results table and the ``study.json`` written next to it (None if absent).
-
-    The grid's axes and tags are read as strings (a value such as ``10`` stays a name).
-    """
-    path = Path(path)
-    study_file = path.parent / STUDY_FILE
-    study = json.loads(study_file.read_text()) if study_file.is_file() else None
-    names = [*(study or {}).get("axes", {}), *(study or {}).get("tags", [])]
-    table = pd.read_csv(path, dtype={name: str for name in ["id", *names]})
-    return table, study
-
-
-def run_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
-    """Each run id of the given ``results.csv`` files mapped to its folder (``runs/ID`` next
-    to the file it is listed in)."""
-    folders: dict[str, Path] = {}
+    """The given ``results.csv`` files as one table (e.g. a variant's grid next to the study
+    it is compared with; a run id in two of them is an error, the same run counted twice),
+    their ``study.json`` files merged (:func:`merge_studies`), with the curves and the run
+    folders (``runs/ID``) next to each. The grid's axes and tags are read as strings (a value
+    such as ``10`` stays a name)."""
+    tables, studies, run_dirs = [], [], {}
     for path in map(Path, paths):
-        ids = pd.read_csv(path, usecols=["id"], dtype={"id": str})["id"]
-        folders.update({run_id: path.parent / RUNS_DIR / run_id for run_id in ids})
-    return folders
-
-
-def load_studies(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """Several results tables as one (e.g. a variant's grid next to the study it is compared
-    with), and their ``study.json`` files merged: names joined with " + ", every axis's and
-    tag's values in first-seen order, method, baseline and tuned axes from the first. A run
-    id found in two tables is an error (the same run counted twice)."""
-    loaded = [load_results(path) for path in paths]
-    table = pd.concat([t for t, _ in loaded], ignore_index=True)
+        file = path.parent / STUDY_FILE
+        study = json.loads(file.read_text()) if file.is_file() else {}
+        names = ["id", *study.get("axes", {}), *study.get("tags", [])]
+        tables.append(pd.read_csv(path, dtype=dict.fromkeys(names, str)))
+        studies += [study] if study else []
+        run_dirs.update({run_id: path.parent / RUNS_DIR / run_id for run_id in tables[-1]["id"]})
+    table = pd.concat(tables, ignore_index=True)
     if twice := sorted(set(table["id"][table["id"].duplicated()])):
         raise ValueError(f"run {twice[0]} is in more than one results table: give each once")
-    studies = [s for _, s in loaded if s]
+    found = [f for p in paths if (f := Path(p).parent / CURVES_FILE).is_file()]
+    curves = pd.concat(pd.read_csv(f, dtype={"id": str}) for f in found) if found else None
+    return StudyResults(table, merge_studies(studies), curves, run_dirs)
+
+
+def merge_studies(studies: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Several ``study.json`` as one (None for none): names joined with " + ", every axis's
+    and tag's values in first-seen order, method, baseline and tuned axes from the first."""
     if not studies:
-        return table, None
+        return None
     merged: dict[str, Any] = {**studies[0], "name": " + ".join(s.get("name", "?") for s in studies)}
     for key in ("axes", "tag_values"):
         values: dict[str, list] = {}
@@ -82,6 +64,4 @@ def load_studies(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, A
                 values.setdefault(name, []).extend(v for v in these if v not in values[name])
         merged[key] = values
     merged["tags"] = list(dict.fromkeys(t for s in studies for t in s.get("tags", [])))
-    merged.pop("order", None)
-    merged.pop("rows", None)
-    return table, merged
+    return merged

@@ -47,12 +47,14 @@ def _range(low: pd.Series, high: pd.Series) -> pd.Series:
 
 def _spread(stats: pd.DataFrame, columns: Sequence[str], median: str, count: str) -> pd.DataFrame:
     """``columns`` of :func:`~zoo.study.aggregate.seed_stats`-like ``stats``, then the median,
-    IQR, min–max and a ``count`` column of runs with a value out of all."""
+    IQR, min–max and a ``count`` column of runs with a value (out of all, where known)."""
     shown = stats[list(columns)].copy()
     shown[median] = stats["median"]
     shown["IQR"] = _range(stats["q1"], stats["q3"])
     shown["min–max"] = _range(stats["min"], stats["max"])
-    shown[count] = stats["n"].astype(str) + "/" + stats["runs"].astype(str)
+    shown[count] = stats["n"].astype(int).astype(str)
+    if "runs" in stats:
+        shown[count] += "/" + stats["runs"].astype(str)
     return shown
 
 
@@ -68,32 +70,24 @@ def _change(spec: ReportSpec) -> str:
 def render(tables: ReportTables, spec: ReportSpec, name: str, figures: str) -> str:
     """The whole report: title, overview, Tables 2 and 3, paired wins (also by seed), the best
     settings (Figure 2(b)), per method (Figure 2(c)), spread over seeds, the metric during
-    training, the ``figures`` text and the runs that failed or did not finish."""
-    parts = [f"# Study report: {name}\n", _overview(tables.everything, spec)]
-    parts.append(_section("Unpaired setting (Table 2)", _table2_text(tables.table2, spec)))
-    title = f"{_change(spec).capitalize()} in {spec.metric.upper()} vs {spec.baseline} (Table 3)"
-    parts.append(_section(title, _table3_text(tables.table3, spec)))
-    parts.append(_section("Paired setting", _paired_text(tables.pairs, spec)))
-    if tables.per_seed is not None:
-        parts.append(_section("Paired by seed", _seed_pairs_text(tables.per_seed, spec)))
-    fraction = tables.top_fraction
-    parts.append(
-        _section(f"Best {fraction:.0%} of settings (Figure 2(b))", _top_text(tables, spec))
-    )
-    if tables.per_method is not None:
-        parts.append(_per_method(tables.per_method, spec))
-    shown = _spread(tables.seeds, spec.settings, "median", "seeds")
-    parts.append(_section("Median and spread over seeds, per setting", markdown_table(shown)))
-    if tables.during is not None:
-        text = (
-            f"Median {spec.metric.upper()} over seeds at each evaluation step (columns), per "
-            f"setting, and the step of the best median (from `curves.csv`).\n\n"
-        )
-        parts.append(_section("During training", text + markdown_table(tables.during)))
-    parts.append(_section("Figures", figures))
-    if failed := _failures(tables.everything):
-        parts.append(_section("Failed or unfinished runs", failed))
-    return "\n".join(parts)
+    training, the ``figures`` text and the runs that failed or did not finish; a section
+    whose text is None is left out."""
+    table3 = f"{_change(spec).capitalize()} in {spec.metric.upper()} vs {spec.baseline} (Table 3)"
+    seeds = _spread(tables.seeds, spec.settings, "median", "seeds")
+    sections = [
+        ("Unpaired setting (Table 2)", _table2_text(tables.table2, spec)),
+        (table3, _table3_text(tables.table3, spec)),
+        ("Paired setting", _paired_text(tables.pairs, spec)),
+        ("Paired by seed", _seed_pairs_text(tables.per_seed, spec)),
+        (f"Best {tables.top_fraction:.0%} of settings (Figure 2(b))", _top_text(tables, spec)),
+        (f"Per {spec.method} (Figure 2(c))", _per_method(tables.per_method, spec)),
+        ("Median and spread over seeds, per setting", markdown_table(seeds)),
+        ("During training", _during_text(tables.during, spec)),
+        ("Figures", figures),
+        ("Failed or unfinished runs", _failures(tables.everything)),
+    ]
+    shown = [_section(title, text) for title, text in sections if text is not None]
+    return "\n".join([f"# Study report: {name}\n", _overview(tables.everything, spec), *shown])
 
 
 def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
@@ -121,11 +115,7 @@ def _overview(table: pd.DataFrame, spec: ReportSpec) -> str:
 def _table2_text(table2: pd.DataFrame, spec: ReportSpec) -> str:
     """Table 2 with its spread, the winning tuned setting, and the best model per method."""
     metric = spec.metric.upper()
-    shown = table2[[*spec.model, spec.method]].copy()
-    shown[f"{metric} (median)"] = table2["median"]
-    shown["IQR"] = _range(table2["q1"], table2["q3"])
-    shown["min–max"] = _range(table2["min"], table2["max"])
-    shown["seeds"] = table2["n"].astype(int).astype(str)
+    shown = _spread(table2, [*spec.model, spec.method], f"{metric} (median)", "seeds")
     for column in spec.tuned:
         shown[f"best {column}"] = table2[column]
     if spec.model:
@@ -186,7 +176,9 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
     return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
 
 
-def _seed_pairs_text(per_seed: pd.DataFrame, spec: ReportSpec) -> str:
+def _seed_pairs_text(per_seed: pd.DataFrame | None, spec: ReportSpec) -> str | None:
+    if per_seed is None:
+        return None
     better = per_seed["metric"].map(lambda m: BETTER.get(higher_is_better(m), "–"))
     return (
         f"Each run against the `{spec.baseline}` run of the same setting and seed: in how many "
@@ -205,33 +197,42 @@ def _top_text(tables: ReportTables, spec: ReportSpec) -> str:
     )
 
 
-def _per_method(rows: pd.DataFrame, spec: ReportSpec) -> str:
+def _during_text(during: pd.DataFrame | None, spec: ReportSpec) -> str | None:
+    if during is None:
+        return None
+    return (
+        f"Median {spec.metric.upper()} over seeds at each evaluation step (columns), per "
+        f"setting, and the step of the best median (from `curves.csv`).\n\n"
+        + markdown_table(during)
+    )
+
+
+def _per_method(rows: pd.DataFrame | None, spec: ReportSpec) -> str | None:
     """Figure 2(c): a row per method value (e.g. per modulated layer) against the baseline."""
+    if rows is None:
+        return None
     shown = _spread(rows, [spec.method], f"{spec.metric.upper()} (median)", "runs")
     shown[f"{_change(spec)} (%)"] = rows["reduction"]
-    won = rows["total"].notna()
-    shown["paired wins"] = "–"
-    shown.loc[won, "paired wins"] = [
-        f"{w:.0f}/{t:.0f}"
-        for w, t in zip(rows.loc[won, "wins"], rows.loc[won, "total"], strict=True)
+    shown["paired wins"] = [
+        "–" if pd.isna(t) else f"{w:.0f}/{t:.0f}"
+        for w, t in zip(rows["wins"], rows["total"], strict=True)
     ]
-    text = (
+    return (
         f"Each value of `{spec.method}` against `{spec.baseline}`: median, IQR and min–max of "
         f"{spec.metric.upper()} over all its runs (every model, tuned setting and seed), the "
         f"median over models of its Table 3 {_change(spec)}, and its paired wins.\n\n"
+        + markdown_table(shown)
     )
-    return _section(f"Per {spec.method} (Figure 2(c))", text + markdown_table(shown))
 
 
-def _failures(table: pd.DataFrame) -> str:
+def _failures(table: pd.DataFrame) -> str | None:
+    """The runs not done, each with the last line of its error; None when there are none."""
     if "status" not in table:
-        return ""
+        return None
     bad = table[table["status"] != "done"]
-    if bad.empty:
-        return ""
-    errors = bad.get("error", pd.Series(index=bad.index, dtype=object)).fillna("")
-    lines = []
-    for run_id, status, error in zip(bad["id"], bad["status"], errors, strict=True):
-        last = str(error).strip().splitlines()
-        lines.append(f"- `{run_id}`: {status}" + (f": {last[-1]}" if last else ""))
-    return "\n".join(lines) + "\n"
+    errors = bad.get("error", pd.Series("", index=bad.index)).fillna("").astype(str)
+    lines = [
+        f"- `{run_id}`: {status}" + (f": {error.strip().splitlines()[-1]}" if error.strip() else "")
+        for run_id, status, error in zip(bad["id"], bad["status"], errors, strict=True)
+    ]
+    return "\n".join(lines) + "\n" if lines else None

@@ -31,15 +31,21 @@ from zoo.errors import one_line
 from zoo.runs import PreparedRun, prepare_run
 from zoo.study.executors import Executor, SubprocessExecutor
 from zoo.study.grid import Grid, GridError, Run
-from zoo.study.results import RUNS_DIR, STUDY_FILE, read_run, run_state
+from zoo.study.results import RUNS_DIR, STUDY_FILE, run_state
 from zoo.training import checkpoints
+from zoo.training.record import read_record
 
 __all__ = ["StudyError", "checkpoint_step", "list_runs", "plan", "select", "study_precision",
            "validate"]  # fmt: skip
 
 
 class StudyError(RuntimeError):
-    """A study that cannot go on: its gin changed, a training could not start, precisions."""
+    """A study that cannot go on: its gin changed, precisions, a training could not start or
+    was stopped by a signal (``exit_code`` 128 + the signal's number, else 1)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def select(runs: Sequence[Run], only: Mapping[str, Sequence[str]]) -> list[Run]:
@@ -152,7 +158,7 @@ def list_runs(
             line += f"  (resumes from step {checkpoint_step(run_dir) or 0})"
         precision = gin_binding("\n".join(run.bindings), "train.mixed_precision")
         if state in ("done", "failed"):
-            precision = (read_run(run_dir) or {}).get("precision")
+            precision = read_record(run_dir).get("precision")
         if precision:
             line += f"  [{'bf16' if precision == 'bf16' else 'fp32'}]"
         if isinstance(executor, SubprocessExecutor):

@@ -31,10 +31,6 @@ __all__ = [
 ]
 
 
-def _label(row: pd.Series, columns: list[str]) -> str:
-    return "/".join(str(row[c]) for c in columns) or "all"
-
-
 def _labels(table: pd.DataFrame, columns: list[str]) -> pd.Series:
     """Each row's label from ``columns``, leaving out a column that the ones before it already
     determine (a tag such as ``opt`` that follows ``reg``): "ns/sn", not "ns/sn/sn"."""
@@ -43,7 +39,7 @@ def _labels(table: pd.DataFrame, columns: list[str]) -> pd.Series:
         if keep and (table.groupby(keep, dropna=False)[column].nunique(dropna=False) <= 1).all():
             continue
         keep.append(column)
-    return table.apply(_label, axis=1, columns=keep)
+    return table.apply(lambda row: "/".join(str(row[c]) for c in keep) or "all", axis=1)
 
 
 def distributions_figure(table: pd.DataFrame, spec: ReportSpec) -> str:
@@ -71,14 +67,11 @@ def plot_distributions(table: pd.DataFrame, spec: ReportSpec, path: str | Path) 
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     rng = np.random.default_rng(0)
     for m, method in enumerate(methods):
-        data, positions = [], []
-        for g, group in enumerate(groups):
-            rows = table[spec.method] == method
-            if group is not None:
-                rows &= labels == group
-            data.append(table.loc[rows, spec.metric].to_numpy())
-            positions.append(g + (m % slots - (slots - 1) / 2) * width)
-        kept = [(d, p) for d, p in zip(data, positions, strict=True) if len(d)]
+        mine, offset = table[spec.method] == method, (m % slots - (slots - 1) / 2) * width
+        values = [
+            table.loc[mine & (group is None or labels == group), spec.metric] for group in groups
+        ]
+        kept = [(d.to_numpy(), g + offset) for g, d in enumerate(values) if len(d)]
         if not kept:
             continue
         color = colors[m % len(colors)]

@@ -133,13 +133,13 @@ def _figures(table: pd.DataFrame, spec: ReportSpec, out_dir: Path, results: Stud
     if made[1] is None or made[2] is None:
         lines.append("_(Figure 3 needs the `jacobian` and `prd` metrics in the runs.)_")
     if results.curves is not None:
-        figure = plot_curves(results.curves, table, spec, out_dir / f"curves_{spec.metric}.png")
-        if figure is not None:
-            lines.append(f"![{figure.stem}]({figure.name})")
-    figure = plot_samples(table, spec, results.run_dirs, out_dir / "samples.png")
-    if figure is not None:
+        curves = plot_curves(results.curves, table, spec, out_dir / f"curves_{spec.metric}.png")
+        lines += [f"![{curves.stem}]({curves.name})"] if curves is not None else []
+    if (
+        samples := plot_samples(table, spec, results.run_dirs, out_dir / "samples.png")
+    ) is not None:
         lines.append(
-            f"![{figure.stem}]({figure.name})\n\nSamples: the grid each setting's median-seed "
+            f"![{samples.stem}]({samples.name})\n\nSamples: the grid each setting's median-seed "
             "run saved at (or nearest to) its best evaluation, 64 samples from the run's seed."
         )
     return "\n\n".join(lines)

@@ -10,10 +10,6 @@ best evaluation, read from the trainer's ``RUN/best/config.json`` (the paper rep
 model attained during training, Section 3.1): ``fid``, ``is``, ``kid``, ``prd_f8``,
 ``prd_f1_8``, ``log_cond`` when evaluated, plus ``best_step`` and ``steps`` (the final step).
 
-Run folders from before the trainer kept a record hold the former runner's ``run.json``
-(settings, wall time, commits, precision) and ``result.json`` (status, error): they are read
-as they were, and a session that resumes one adds its record's time and commit to theirs.
-
 Training curves go to ``OUTPUT/curves.csv`` (one row per run, tag and step): every evaluation's
 metrics (``eval/fid``, ...) and the logged losses, read from the run's TensorBoard events (the
 trainer's default tracker; the event files stay out of git, the CSV is small and keeps the
@@ -39,6 +35,7 @@ __all__ = [
     "STUDY_FILE",
     "collect",
     "collect_curves",
+    "id_row",
     "read_curves",
     "read_run",
     "run_state",
@@ -54,7 +51,6 @@ RUN_COLUMNS = frozenset(
     | {"precision"}
 )
 """The columns of a results table that are no setting (an axis or a tag may not be named so)."""
-LEGACY_SPEC, LEGACY_RESULT = "run.json", "result.json"  # the runner's files before the record
 STATES = {"finished": "done", "failed": "failed"}
 """A record's status as a run's state; any other (running, stopped) is ``unfinished``."""
 
@@ -68,18 +64,25 @@ def _json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _record(run_dir: Path) -> dict[str, Any] | None:
+    """The trainer's record of the run (:func:`~zoo.training.record.read_record`); raises
+    ValueError on a folder of the former runner, which must be converted first."""
+    if (record := read_record(run_dir)) is None and (run_dir / "run.json").is_file():
+        raise ValueError(
+            f"{run_dir} holds the former study runner's run.json, not the trainer's record: "
+            f"convert it with python scripts/migrate_run_records.py {run_dir.parent.parent}"
+        )
+    return record
+
+
 def run_state(run_dir: str | Path) -> str:
     """``new`` (never started), ``unfinished`` (to resume), ``done`` or ``failed``: from the
-    trainer's record, else from a former runner's files."""
-    run_dir = Path(run_dir)
-    if (record := read_record(run_dir)) is not None:
-        return STATES.get(record["status"], "unfinished")
-    if (result := _json(run_dir / LEGACY_RESULT)) is not None:
-        return result["status"]
-    return "unfinished" if (run_dir / LEGACY_SPEC).is_file() else "new"
+    trainer's record."""
+    record = _record(Path(run_dir))
+    return "new" if record is None else STATES.get(record["status"], "unfinished")
 
 
-def _row_of(run_id: str) -> dict[str, Any]:
+def id_row(run_id: str) -> dict[str, Any]:
     """The settings and seed written in a run id (``axis=value,...,seed=S``)."""
     pairs = dict(part.split("=", 1) for part in run_id.split(",") if "=" in part)
     seed = pairs.pop("seed", None)
@@ -87,28 +90,20 @@ def _row_of(run_id: str) -> dict[str, Any]:
 
 
 def read_run(run_dir: str | Path, row: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """One run folder as a results row (its settings: ``row``, else the former runner's
-    ``run.json``, else its id), or None if no training ever started in it."""
+    """One run folder as a results row (its settings: ``row``, else those of its id), or None
+    if no training ever started in it."""
     run_dir = Path(run_dir)
-    legacy, record = _json(run_dir / LEGACY_SPEC), read_record(run_dir)
-    if legacy is None and record is None:
+    if (record := _record(run_dir)) is None:
         return None
-    legacy, result = legacy or {}, _json(run_dir / LEGACY_RESULT) or {}
-    row = {**(legacy.get("row") or row or _row_of(run_dir.name)), "status": run_state(run_dir)}
-    if record is None:
-        row["wall_time_s"] = result.get("wall_time_s", legacy.get("elapsed_s"))
-    else:
-        row["wall_time_s"] = round(legacy.get("elapsed_s", 0.0) + record["elapsed_s"], 2)
+    row = {**(row or id_row(run_dir.name)), "status": STATES.get(record["status"], "unfinished")}
+    row["wall_time_s"] = round(record["elapsed_s"], 2)
     best = (_json(run_dir / "best" / "config.json") or {}).get("metrics", {})
     row.update({k: v for k, v in best.items() if k != "step" and isinstance(v, int | float)})
     row["best_step"] = best.get("step")
     row["steps"] = (_json(run_dir / "final" / "config.json") or {}).get("metrics", {}).get("step")
-    row["error"] = result.get("error") if record is None else record.get("error")
-    sessions = (record or {}).get("sessions", [])
-    row["commit"] = " ".join(
-        dict.fromkeys([*legacy.get("commits", []), *(s["code"] for s in sessions)])
-    )
-    row["precision"] = legacy.get("precision") if record is None else record.get("precision")
+    row["error"] = record.get("error")
+    row["commit"] = " ".join(dict.fromkeys(session["code"] for session in record["sessions"]))
+    row["precision"] = record.get("precision")
     return row
 
 
@@ -121,9 +116,8 @@ def collect(output: str | Path) -> pd.DataFrame:
     table = pd.DataFrame(
         [row for f in folders if (row := read_run(f, rows.get(f.name))) is not None]
     )
-    order = list(rows) or study.get("order")
-    if order and not table.empty:
-        rank = {run_id: i for i, run_id in enumerate(order)}
+    if rows and not table.empty:
+        rank = {run_id: i for i, run_id in enumerate(rows)}
         table = table.sort_values("id", key=lambda ids: ids.map(rank).fillna(len(rank)))
         table = table.reset_index(drop=True)
     for column in ("best_step", "steps"):  # whole steps, blank for a run without them
@@ -188,8 +182,6 @@ def _committed_curves(output: Path) -> dict[str, pd.DataFrame]:
     if not path.is_file() or path.stat().st_size == 0:
         return {}
     curves = pd.read_csv(path)
-    if curves.empty:
-        return {}
     return {str(run_id): rows for run_id, rows in curves.groupby("id", sort=False)}
 
 

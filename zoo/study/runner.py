@@ -16,6 +16,7 @@ starts (a locked folder, missing data) stops the study with the trainer's error.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import signal
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from zoo.folder_lock import FolderLock
-from zoo.study.executors import Executor, InProcessExecutor, Outcome, SubprocessExecutor
+from zoo.study.executors import Executor, InProcessExecutor, SubprocessExecutor, log_tail
 from zoo.study.grid import Grid, Run
 from zoo.study.plan import StudyError, checkpoint_step, list_runs, plan
 from zoo.study.results import (
@@ -43,21 +44,13 @@ from zoo.training.record import read_record
 from zoo.training.stopping import GracefulStop, signal_name
 from zoo.writing import atomic_path
 
-__all__ = ["StudyError", "StudyStopped", "run_study"]
+__all__ = ["StudyError", "run_study"]
 
 STOPPED_CODES = (128 + signal.SIGINT, 128 + signal.SIGTERM)  # a training that saved and stopped
 STUDY_NOTICE = (
     "{signal}: the running trainings save a checkpoint and stop; no new run starts "
     "({signal} again stops them at once)."
 )
-
-
-class StudyStopped(StudyError):
-    """A signal (or one stopped training) stopped the study; ``exit_code`` is 128 + signal."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def run_study(
@@ -87,7 +80,7 @@ def run_study(
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if jobs > 1 and isinstance(executor, InProcessExecutor):
         raise ValueError("the inprocess launcher trains one run at a time (gin is global): jobs=1")
-    output, echo = Path(output), echo or _print
+    output, echo = Path(output), echo or functools.partial(print, flush=True)
     executor = executor if executor is not None else SubprocessExecutor()
     auto, runs = plan(grid, output, only or {}, auto_precision, echo)
     if dry_run:
@@ -99,8 +92,7 @@ def run_study(
         with atomic_path(output / STUDY_FILE) as path:
             summary = {**grid.summary(), "auto_precision": auto, "rows": rows}
             path.write_text(json.dumps(summary, indent=2))
-        session = _Session(output, executor, retry_failed, echo, stop, len(runs))
-        _run_all(session.train, runs, jobs)
+        _Session(output, executor, retry_failed, echo, stop, len(runs)).run_all(runs, jobs)
         table = write_tables(output)
     echo(f"results: {output / RESULTS_FILE} ({len(table)} runs), curves: {output / CURVES_FILE}")
     return table
@@ -108,7 +100,8 @@ def run_study(
 
 @dataclasses.dataclass
 class _Session:
-    """One ``study.py run``: trains the runs that are not finished, until ``stop`` is asked."""
+    """One ``study.py run``: trains the runs that are not finished, until ``stop`` is asked or
+    a run raised (``halted``)."""
 
     output: Path
     executor: Executor
@@ -116,14 +109,34 @@ class _Session:
     echo: Callable[[str], Any]
     stop: GracefulStop
     total: int
+    halted: bool = False
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     """results.csv and the echo are shared by the runs trained at once"""
 
+    def run_all(self, runs: Sequence[Run], jobs: int) -> None:
+        """Every run, ``jobs`` at a time; the first error (in grid order) is raised after the
+        runs already started have ended (none is started after it)."""
+        if jobs == 1:
+            for index, run in enumerate(runs, 1):
+                self.train(index, run)
+            return
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="study") as pool:
+            futures = [pool.submit(self.train, index, run) for index, run in enumerate(runs, 1)]
+        for future in futures:
+            future.result()
+
     def train(self, index: int, run: Run) -> None:
-        run_dir = self.output / RUNS_DIR / run.id
-        state, prefix = run_state(run_dir), f"[{index}/{self.total}] {run.id}"
-        if self.stop.signum:
+        if self.stop.signum or self.halted:
             return  # stopping: no new run starts
+        try:
+            self._train(f"[{index}/{self.total}] {run.id}", run, self.output / RUNS_DIR / run.id)
+        except BaseException:
+            self.halted = True
+            raise
+
+    def _train(self, prefix: str, run: Run, run_dir: Path) -> None:
+        """One session of ``run``, or none if it is done (or failed, unless retried)."""
+        state = run_state(run_dir)
         if state == "done" or (state == "failed" and not self.retry_failed):
             self.echo(f"{prefix}: {state}, skipped")
             return
@@ -134,23 +147,10 @@ class _Session:
             self.echo(f"{prefix}: starting")
         run_dir.mkdir(parents=True, exist_ok=True)
         sessions = len((read_record(run_dir) or {}).get("sessions", []))
-        outcome = self.executor(run, run_dir)
-        record = self._ended(run, run_dir, outcome, sessions)
-        message = f"{prefix}: {run_state(run_dir)} in {record['elapsed_s']:.0f} s"
-        if outcome.returncode and outcome.error:
-            message += f"\n{record.get('error') or outcome.error}"
-        with self.lock:
-            self.echo(message)
-            with atomic_path(self.output / RESULTS_FILE) as path:  # current after every run
-                collect(self.output).to_csv(path, index=False)
-
-    def _ended(self, run: Run, run_dir: Path, outcome: Outcome, sessions: int) -> dict:
-        """The run's record after the session; raises when a signal stopped the training
-        (it stays unfinished) or the trainer ended before the session's record started."""
-        code = outcome.returncode
+        code = self.executor(run, run_dir)
         if self.stop.signum or code < 0 or code in STOPPED_CODES:
             signum = self.stop.signum or (-code if code < 0 else code - 128)
-            raise StudyStopped(
+            raise StudyError(
                 f"{run.id} was stopped by {signal_name(signum)}; it stays unfinished (a training "
                 f"stopped by SIGINT or SIGTERM saves a checkpoint): rerun the same command to "
                 f"resume the study.",
@@ -158,36 +158,12 @@ class _Session:
             )
         record = read_record(run_dir)
         if record is None or len(record["sessions"]) == sessions:
-            last = (outcome.error or "").strip().splitlines()[-1:] or ["no output"]
-            raise StudyError(
-                f"the training of {run.id} did not start (exit code {code}): {last[0]}"
-            )
-        return record
-
-
-def _run_all(one: Callable[[int, Run], None], runs: Sequence[Run], jobs: int) -> None:
-    """``one(index, run)`` for every run, ``jobs`` at a time; the first error is raised after
-    the runs already started have ended (none is started after it)."""
-    if jobs == 1:
-        for index, run in enumerate(runs, 1):
-            one(index, run)
-        return
-    stop = threading.Event()
-
-    def guarded(index: int, run: Run) -> None:
-        if stop.is_set():
-            return
-        try:
-            one(index, run)
-        except BaseException:
-            stop.set()
-            raise
-
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="study") as pool:
-        futures = [pool.submit(guarded, index, run) for index, run in enumerate(runs, 1)]
-    for future in futures:
-        future.result()  # re-raises the first error in grid order
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
+            last = log_tail(run_dir, 1) or "no output"
+            raise StudyError(f"the training of {run.id} did not start (exit code {code}): {last}")
+        message = f"{prefix}: {run_state(run_dir)} in {record['elapsed_s']:.0f} s"
+        if code and (error := record.get("error") or log_tail(run_dir)):
+            message += f"\n{error}"
+        with self.lock:
+            self.echo(message)
+            with atomic_path(self.output / RESULTS_FILE) as path:  # current after every run
+                collect(self.output).to_csv(path, index=False)

@@ -95,39 +95,25 @@ class ReportSpec:
                 f"({', '.join(map(str, values))}): name it with --baseline"
             )
 
-    @classmethod
-    def from_study(cls, study: Mapping[str, Any], **overrides: Any) -> ReportSpec:
-        """From the ``study.json`` a run writes (axes, tags, method, baseline, tuned)."""
-        settings = (*study["axes"], *study.get("tags", ()))
-        spec = {
-            "settings": settings,
-            "method": study.get("method", "norm"),
-            "baseline": study.get("baseline", "bn"),
-            "tuned": tuple(study.get("tuned", ())),
-            "orders": {**study.get("tag_values", {}), **study["axes"]},
-        }
-        return cls(**{**spec, **{k: v for k, v in overrides.items() if v is not None}})
-
-    @classmethod
-    def infer(cls, table: pd.DataFrame, **overrides: Any) -> ReportSpec:
-        """Without a study.json: settings are the text columns that are not the runner's."""
-        settings = tuple(
-            c
-            for c in table.columns
-            if c not in RUN_COLUMNS
-            and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
-        )
-        known = {k: v for k, v in overrides.items() if v is not None}
-        known.setdefault("tuned", tuple(c for c in ("opt",) if c in settings))
-        return cls(settings=settings, **known)
-
 
 def report_spec(
     table: pd.DataFrame, study: Mapping[str, Any] | None = None, **overrides: Any
 ) -> ReportSpec:
-    """The spec of a results table: from its ``study.json`` when there is one, else inferred
-    from the table; ``overrides`` (``method``, ``baseline``, ``tuned``, ``metric``; None keeps
+    """The spec of a results table: from the ``study.json`` a run writes (axes, tags, method,
+    baseline, tuned) when there is one, else the settings are the text columns that are not
+    the runner's; ``overrides`` (``method``, ``baseline``, ``tuned``, ``metric``; None keeps
     the study's) replace its values."""
+    known = {k: v for k, v in overrides.items() if v is not None}
     if study:
-        return ReportSpec.from_study(study, **overrides)
-    return ReportSpec.infer(table, **overrides)
+        spec = {k: study[k] for k in ("method", "baseline") if k in study}
+        spec["tuned"] = tuple(study.get("tuned", ()))
+        spec["orders"] = {**study.get("tag_values", {}), **study["axes"]}
+        return ReportSpec((*study["axes"], *study.get("tags", ())), **{**spec, **known})
+    settings = tuple(
+        c
+        for c in table.columns
+        if c not in RUN_COLUMNS
+        and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
+    )
+    known.setdefault("tuned", tuple(c for c in ("opt",) if c in settings))
+    return ReportSpec(settings, **known)
