@@ -28,11 +28,11 @@ import pandas as pd
 
 from zoo.config import ConfigError, gin_binding
 from zoo.errors import one_line
-from zoo.runs import PreparedRun, prepare_run
 from zoo.study.executors import Executor, SubprocessExecutor
 from zoo.study.grid import Grid, GridError, Run
 from zoo.study.results import RUNS_DIR, STUDY_FILE, read_run, run_state
 from zoo.training import checkpoints
+from zoo.training.preflight import PreparedRun, prepare_run
 
 __all__ = ["StudyError", "checkpoint_step", "list_runs", "plan", "select", "study_precision",
            "validate"]  # fmt: skip
