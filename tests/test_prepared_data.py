@@ -436,15 +436,15 @@ def test_auto_workers(folder):
     assert resolve_workers(3, tensors) == 3
     with pytest.raises(ValueError, match="'auto'"):
         resolve_workers("many", files)
-    from zoo.training.preflight import settings
+    from zoo.training.preflight import active_settings
 
     bound = ["train.dataset = @dataset.synthetic", "train.generator = @generator.sndcgan32"]
     bound.append("train.discriminator = @discriminator.sndcgan32")
     zoo.parse(bindings=bound)
-    assert settings().num_workers == "auto"  # the default is a valid setting
+    assert active_settings().num_workers == "auto"  # the default is a valid setting
     zoo.parse(bindings=[*bound, "train.num_workers = 'lots'"])
     with pytest.raises(zoo.ConfigError, match="num_workers"):
-        settings()
+        active_settings()
 
 
 def test_bench_data_prints_both_paths_and_the_need(capsys):

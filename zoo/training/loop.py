@@ -61,7 +61,7 @@ class TrainResult:
     is_main_process: bool
     output_dir: Path
     last_checkpoint: int
-    """The step of the newest checkpoint written."""
+    """The step of the newest checkpoint (the one resumed from, if none was written)."""
     eval_extractor: str | None
     """The feature extractor of the evaluations, None without ``train.eval_metrics``."""
     wall_time_s: float
@@ -69,9 +69,9 @@ class TrainResult:
 
 def train(gin_config: str = "", **overrides: Any) -> TrainResult:
     """Train G and D with the ``train.*`` settings of gin (:class:`TrainSettings`), any of them
-    overridden by keyword; write ``gin_config`` (default: gin's active config) to the run's
-    ``config.gin``. Return the models, the final losses and the best metrics
-    (:class:`TrainResult`).
+    overridden by keyword (a value that cannot train raises :class:`~zoo.errors.ConfigError`);
+    write ``gin_config`` (default: gin's active config) to the run's ``config.gin``. Return the
+    models, the final losses and the best metrics (:class:`TrainResult`).
 
     The run holds its folder's writer lock throughout (:mod:`zoo.folder_lock`; a second
     writer raises :class:`~zoo.errors.FolderLockedError`). SIGINT or SIGTERM stops it after

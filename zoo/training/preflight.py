@@ -32,11 +32,11 @@ __all__ = [
     "RESUMABLE",
     "RESUME_RECORD",
     "PreparedRun",
+    "active_settings",
     "changed_bindings",
     "check_output_dir",
     "launch_warning",
     "prepare_run",
-    "settings",
 ]
 
 RESUMABLE = (
@@ -87,7 +87,7 @@ def _resumable(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, pattern) for pattern in RESUMABLE)
 
 
-def settings() -> TrainSettings:
+def active_settings() -> TrainSettings:
     """The ``train`` settings of gin's active config, built as :func:`~zoo.training.train`
     builds them (the dataset and models stay references: nothing is built or loaded). Raises
     :class:`ConfigError` for a value that cannot train (0 steps, ...) or a required setting
@@ -152,7 +152,7 @@ def prepare_run(gin_files: Sequence[str | Path], bindings: Sequence[str]) -> Pre
     settings, an output folder, and, when the folder holds a run, the same config as that run
     but for :data:`RESUMABLE` settings. Raises :class:`ConfigError`; touches no file."""
     config = parse(gin_files, bindings)
-    output_dir = Path(settings().output_dir)
+    output_dir = Path(active_settings().output_dir)
     check_output_dir(output_dir)
     saved = output_dir / "config.gin"
     if not saved.is_file():
