@@ -41,8 +41,8 @@ zoo.parse(
     ]
 )
 result = train()
-(out / f"world_rank{rank}.txt").write_text(str(result["num_processes"]))
-(out / f"precision_rank{rank}.txt").write_text(result["precision"])
+(out / f"world_rank{rank}.txt").write_text(str(result.num_processes))
+(out / f"precision_rank{rank}.txt").write_text(result.precision)
 for role in ("generator", "discriminator"):
-    state = {k: v.detach().contiguous() for k, v in result[role].state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in getattr(result, role).state_dict().items()}
     save_file(state, out / f"{role}_rank{rank}.safetensors")

@@ -18,7 +18,7 @@ from accelerate import Accelerator
 import registry
 import zoo
 from zoo.errors import OutputWriteError
-from zoo.training import checkpoints, train
+from zoo.training import TrainResult, checkpoints, train
 from zoo.training.step import GANTrainer
 
 WIDTH = 0.0625
@@ -45,7 +45,7 @@ def _bindings(out: Path, **extra: str) -> list[str]:
     return [f"{k} = {v}" for k, v in bindings.items()]
 
 
-def _train(out: Path, **extra: str) -> dict:
+def _train(out: Path, **extra: str) -> TrainResult:
     """Train the run of :func:`_bindings` (one thread: tiny models on a busy CPU)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -182,11 +182,11 @@ def test_train_from_a_paper_gin_file_runs_on_the_device(tmp_path, capsys):
     assert f"device={DEVICE}" in startup and "data=in memory" in startup, startup
     if DEVICE == "cuda":
         expected = "bf16" if torch.cuda.get_device_capability()[0] >= 8 else "no"
-        assert result["precision"] == expected
-    assert all(torch.isfinite(torch.tensor(v)) for v in result["losses"].values())
-    G = result["generator"]
+        assert result.precision == expected
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
+    G = result.generator
     assert all(p.device.type == DEVICE for p in G.parameters())
-    assert all(p.device.type == DEVICE for p in result["ema_generator"].parameters())
+    assert all(p.device.type == DEVICE for p in result.ema_generator.parameters())
     settings = TrainSettings()  # the parsed config: the same initial weights as the run's
     torch.manual_seed(settings.seed)
     initial = dict(settings.generator(channels=3).named_parameters())
@@ -220,9 +220,9 @@ def test_resume_on_the_device_is_bitwise_exact(tmp_path, deterministic, precisio
     _reset_accelerate()
     zoo.parse(bindings=_tiny(tmp_path / "resumed", 4, **common))
     resumed = train()
-    assert resumed["losses"] == straight["losses"]
+    assert resumed.losses == straight.losses
     for role in ("generator", "discriminator", "ema_generator"):
-        a, b = straight[role].state_dict(), resumed[role].state_dict()
+        a, b = getattr(straight, role).state_dict(), getattr(resumed, role).state_dict()
         assert a.keys() == b.keys()
         for key, value in a.items():
             assert value.device.type == DEVICE, f"{role}.{key} is on {value.device}"
@@ -236,7 +236,7 @@ def test_a_cpu_checkpoint_resumes_on_the_device(tmp_path, monkeypatch, capsys, n
     _use(monkeypatch, "cpu")
     zoo.parse(bindings=_tiny(tmp_path, 2, **common))
     on_cpu = train()
-    assert next(on_cpu["generator"].parameters()).device.type == "cpu"
+    assert next(on_cpu.generator.parameters()).device.type == "cpu"
 
     _use(monkeypatch, DEVICE)
     accelerator = _accelerator()
@@ -248,7 +248,7 @@ def test_a_cpu_checkpoint_resumes_on_the_device(tmp_path, monkeypatch, capsys, n
     path, state = checkpoints.restore_latest(accelerator, tmp_path / "checkpoints")
     assert path.name == "step_00000002" and state["step"] == 2
     for role, model in (("generator", G), ("discriminator", D)):
-        saved = on_cpu[role].state_dict()
+        saved = getattr(on_cpu, role).state_dict()
         for key, value in accelerator.unwrap_model(model).state_dict().items():
             assert value.device.type == DEVICE, f"{role}.{key} restored on {value.device}"
             assert torch.equal(value.cpu(), saved[key]), f"{role}.{key} changed in the move"
@@ -263,8 +263,8 @@ def test_a_cpu_checkpoint_resumes_on_the_device(tmp_path, monkeypatch, capsys, n
     continued = train()
     out = capsys.readouterr().out
     assert "Resuming from" in out and "step 2" in out and f"device={DEVICE}" in out
-    assert all(torch.isfinite(torch.tensor(v)) for v in continued["losses"].values())
-    assert all(p.device.type == DEVICE for p in continued["generator"].parameters())
+    assert all(torch.isfinite(torch.tensor(v)) for v in continued.losses.values())
+    assert all(p.device.type == DEVICE for p in continued.generator.parameters())
 
 
 def test_a_cpu_model_folder_samples_the_same_on_the_device(tmp_path, no_tf32):

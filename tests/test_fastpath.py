@@ -11,7 +11,15 @@ from test_trainer import _tiny
 
 import zoo
 from registry.penalties import GradientPenalty
-from zoo.training import EpochBatches, GANTrainer, TrainSettings, build_trainer, fastpath, train
+from zoo.training import (
+    EpochBatches,
+    GANTrainer,
+    TrainSettings,
+    build_trainer,
+    fastpath,
+    loop,
+    train,
+)
 
 SNDCGAN = {
     "train.generator": "@generator.sndcgan32",
@@ -111,7 +119,7 @@ def test_settings_turn_each_part_off(tmp_path, capsys):
         if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
             seen.add(output.dtype)
 
-    results = {}
+    results, dtypes, startup = {}, {}, {}
     for name, settings in {
         "off": {
             "train.mixed_precision": "'no'",
@@ -128,22 +136,21 @@ def test_settings_turn_each_part_off(tmp_path, capsys):
             results[name] = train()
         finally:
             handle.remove()
-        results[name]["dtypes"] = set(seen)
-        results[name]["startup"] = capsys.readouterr().out
+        dtypes[name], startup[name] = set(seen), capsys.readouterr().out
 
-    off = results["off"]
-    assert off["precision"] == "no" and off["dtypes"] == {torch.float32}
-    assert off["discriminator"].convs[1].parametrizations.weight.original.is_contiguous()
-    assert "layout=contiguous" in off["startup"] and "adam=foreach" in off["startup"]
-    assert "data=streamed" in off["startup"] and "precision=fp32" in off["startup"]
-    bf16 = results["bf16"]
-    assert bf16["precision"] == "bf16" and torch.bfloat16 in bf16["dtypes"]
+    off, off_startup = results["off"], startup["off"]
+    assert off.precision == "no" and dtypes["off"] == {torch.float32}
+    assert off.discriminator.convs[1].parametrizations.weight.original.is_contiguous()
+    assert "layout=contiguous" in off_startup and "adam=foreach" in off_startup
+    assert "data=streamed" in off_startup and "precision=fp32" in off_startup
+    bf16, bf16_startup = results["bf16"], startup["bf16"]
+    assert bf16.precision == "bf16" and torch.bfloat16 in dtypes["bf16"]
     assert (
-        "precision=bf16 (mixed_precision='bf16')" in bf16["startup"]
-        and "layout=channels_last" in bf16["startup"]
+        "precision=bf16 (mixed_precision='bf16')" in bf16_startup
+        and "layout=channels_last" in bf16_startup
     )
-    assert "data=in memory" in bf16["startup"] and "adam=fused" in bf16["startup"]
-    assert "device=cpu, processes=1" in bf16["startup"]
+    assert "data=in memory" in bf16_startup and "adam=fused" in bf16_startup
+    assert "device=cpu, processes=1" in bf16_startup
 
 
 def test_data_in_memory_gives_the_dataloaders_batches():
@@ -172,15 +179,15 @@ def test_bf16_resume_is_exact_and_a_precision_change_is_announced(tmp_path, caps
     train()
     zoo.parse(bindings=_tiny(tmp_path / "resumed", 4, **common))
     resumed = train()
-    assert resumed["losses"] == straight["losses"]
+    assert resumed.losses == straight.losses
     for role in ("generator", "discriminator"):
-        for key, value in straight[role].state_dict().items():
-            assert torch.equal(resumed[role].state_dict()[key], value), f"{role}.{key}"
+        for key, value in getattr(straight, role).state_dict().items():
+            assert torch.equal(getattr(resumed, role).state_dict()[key], value), f"{role}.{key}"
 
     capsys.readouterr()
     changed = {**common, "train.mixed_precision": "'no'"}
     zoo.parse(bindings=_tiny(tmp_path / "resumed", 6, **changed))
-    assert train()["precision"] == "no"
+    assert train().precision == "no"
     out = capsys.readouterr().out
     assert "started with mixed_precision='bf16' and resumes with 'no'" in out
     assert "train.mixed_precision = 'bf16'" in out
@@ -249,18 +256,29 @@ def test_the_always_on_parts_can_be_switched_off_to_measure_them():
     assert changed, "the G step's D weight gradients were skipped although asked for"
 
 
-def test_build_trainer_builds_what_train_trains(tmp_path):
+def test_build_trainer_builds_what_train_trains(tmp_path, monkeypatch):
     """:func:`zoo.training.build_trainer` follows the settings as ``train()`` does: the same
-    initial G and D from the seed (a 0-step run's final models), in the settings' memory
-    layout, with their loss, penalty, disc_iters, Adam and precision."""
-    zoo.parse(bindings=[*_tiny(tmp_path, 0, **SNDCGAN), "train.disc_iters = 2"])
-    trained = train()
+    initial G and D from the seed (those of a run, before its first step), in the settings'
+    memory layout, with their loss, penalty, disc_iters, Adam and precision."""
+    initial = []
+
+    def build_and_record(*args, **kwargs):
+        made = loop_build_trainer(*args, **kwargs)
+        for model in (made.G, made.D):
+            state = made.accelerator.unwrap_model(model).state_dict()
+            initial.append({k: v.clone() for k, v in state.items()})
+        return made
+
+    loop_build_trainer = loop.build_trainer
+    monkeypatch.setattr(loop, "build_trainer", build_and_record)
+    zoo.parse(bindings=[*_tiny(tmp_path, 1, **SNDCGAN), "train.disc_iters = 2"])
+    train()
     penalty = GradientPenalty(1.0)
     settings = TrainSettings(seed=0, penalty=penalty, channels_last=False, mixed_precision="bf16")
     trainer = build_trainer(settings, Accelerator(cpu=True), channels=3)
-    for built, ran in ((trainer.G, trained["generator"]), (trainer.D, trained["discriminator"])):
-        assert built.state_dict().keys() == ran.state_dict().keys()
-        for key, value in ran.state_dict().items():
+    for built, ran in zip((trainer.G, trainer.D), initial, strict=True):
+        assert built.state_dict().keys() == ran.keys()
+        for key, value in ran.items():
             assert torch.equal(built.state_dict()[key], value), key
     assert (trainer.disc_iters, trainer.penalty, trainer.precision) == (2, penalty, "bf16")
     assert trainer.opt_g.param_groups[0]["betas"] == (0.5, 0.999)

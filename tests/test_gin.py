@@ -6,6 +6,7 @@ import torch
 
 import registry
 import zoo
+import zoo.study  # registers study.grid
 from registry.losses import Hinge
 from registry.norms import SelfModulatedBatchNorm
 from registry.penalties import GradientPenalty
@@ -50,6 +51,8 @@ def test_builds_full_graph_from_gin():
         ("generator.resnet32.nrom = @norm.sbn", "'nrom'", "'norm'"),
         ("generator.resnt32.width = 1.0", "'generator.resnt32'", "'generator.resnet32'"),
         ("penalty.gradient.wieght = 1.0", "'wieght'", "'weight'"),
+        ("trian.steps = 10", "'trian'", "'train'"),
+        ("study.gird.name = 'x'", "'study.gird'", "'study.grid'"),  # outside the registry
     ],
 )
 def test_typo_fails_naming_it(binding, named, suggested):
@@ -87,3 +90,32 @@ def test_shipped_configs_are_found_by_name_from_any_folder(tmp_path, monkeypatch
     assert "train.steps" in by_name
     with pytest.raises(zoo.ConfigError, match=r"Did you mean quickstart\.gin"):
         zoo.parse(["quickstrat.gin"])
+
+
+def test_read_bindings_reads_gin_text_without_applying_it():
+    """gin's own parser, binding by binding: values as Python values, references and macros as
+    written, complete selectors, later bindings winning; gin's active config is untouched."""
+    from zoo.config import gin_binding, read_bindings
+
+    zoo.parse(bindings=["train.steps = 7"])
+    text = (
+        "# a comment\nNORM = @norm.sbn\nfashion_mnist.root = '/data'\n"
+        "train.eval_metrics = [\n    'fid',\n    'is']\ntrain.dataset = @dataset.cifar10\n"
+        "train.loss = @loss.hinge()\ngenerator.resnet32.norm = %NORM\ntrain.steps = 3\n"
+        "train.steps = 4\nmissing_plugin.thing.x = @norm.gone\n"
+    )
+    bindings = read_bindings(text)
+    assert bindings["train.eval_metrics"] == ["fid", "is"] and bindings["train.steps"] == 4
+    assert bindings["dataset.fashion_mnist.root"] == "/data"
+    assert [repr(bindings[k]) for k in ("NORM", "train.loss", "generator.resnet32.norm")] == [
+        "@norm.sbn",
+        "@loss.hinge()",
+        "%NORM",
+    ]
+    assert repr(bindings["missing_plugin.thing.x"]) == "@norm.gone"
+    assert gin.query_parameter("train.steps") == 7
+    assert gin_binding(text, "train.dataset") == "cifar10"
+    assert gin_binding(text, "dataset.fashion_mnist.root") == "/data"
+    assert gin_binding(text, "train.steps") == "4" and gin_binding(text, "train.seed") is None
+    with pytest.raises(zoo.ConfigError, match="not a gin config"):
+        read_bindings("train.steps = = 3")

@@ -104,11 +104,11 @@ def test_training_prints_and_records_the_measured_decision(auto, monkeypatch, tm
     monkeypatch.setattr(precision, "measure_bf16_speedup", probe)
     zoo.parse(bindings=_tiny(tmp_path / "one", 1, **SNDCGAN))
     first = train()
-    assert first["precision"] == "bf16"
+    assert first.precision == "bf16"
     assert "precision=bf16 (auto: measured 2.00x over fp32)" in capsys.readouterr().out
     zoo.parse(bindings=_tiny(tmp_path / "two", 1, **SNDCGAN))
     second = train()
-    assert second["precision"] == "bf16" and probe.calls == 1
+    assert second.precision == "bf16" and probe.calls == 1
     assert "over fp32 on " in capsys.readouterr().out
 
 

@@ -227,7 +227,7 @@ def test_training_from_the_cache_equals_streaming(folder, tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"data=streamed \(\d workers\)", out) and "data=prepared cache" in out
     for role in ("generator", "discriminator"):
-        a, b = runs[0][role].state_dict(), runs[1][role].state_dict()
+        a, b = (getattr(run, role).state_dict() for run in runs)
         for key in a:
             assert torch.equal(a[key], b[key]), f"{role}.{key}"
 
@@ -436,13 +436,15 @@ def test_auto_workers(folder):
     assert resolve_workers(3, tensors) == 3
     with pytest.raises(ValueError, match="'auto'"):
         resolve_workers("many", files)
-    zoo.parse(bindings=["train.dataset = @dataset.synthetic"])
-    from zoo.runs import check_settings
+    from zoo.training.preflight import active_settings
 
-    check_settings()  # the default, "auto", is a valid setting
-    zoo.parse(bindings=["train.num_workers = 'lots'"])
+    bound = ["train.dataset = @dataset.synthetic", "train.generator = @generator.sndcgan32"]
+    bound.append("train.discriminator = @discriminator.sndcgan32")
+    zoo.parse(bindings=bound)
+    assert active_settings().num_workers == "auto"  # the default is a valid setting
+    zoo.parse(bindings=[*bound, "train.num_workers = 'lots'"])
     with pytest.raises(zoo.ConfigError, match="num_workers"):
-        check_settings()
+        active_settings()
 
 
 def test_bench_data_prints_both_paths_and_the_need(capsys):

@@ -216,10 +216,10 @@ def test_loss_and_penalty_reach_the_trainer(runs):
 
 def test_spectral_norm_and_norm_files_reach_the_models(runs):
     """penalties/gp1.gin turns D's spectral norm off, sn.gin on; norms/ files pick G's norm."""
-    d_a, d_b = runs["a"]["result"]["discriminator"], runs["b"]["result"]["discriminator"]
+    d_a, d_b = runs["a"]["result"].discriminator, runs["b"]["result"].discriminator
     assert not hasattr(d_a.convs[0], "parametrizations")
     assert hasattr(d_b.convs[0], "parametrizations")
-    g_a, g_b = runs["a"]["result"]["generator"], runs["b"]["result"]["generator"]
+    g_a, g_b = runs["a"]["result"].generator, runs["b"]["result"].generator
     assert isinstance(g_a.norms[0], SelfModulatedBatchNorm)
     assert isinstance(g_b.norms[0], BatchNorm)
 
@@ -251,8 +251,8 @@ def test_ema_decay_averages_the_generator(runs):
     decays = _ema_decays(runs)
     assert decays[-1] == pytest.approx(0.75, abs=1e-4), f"EMA decays per update: {decays}"
     ema = runs["a"]["ema"]
-    assert runs["a"]["result"]["ema_generator"] is ema.module
-    assert runs["b"]["ema"] is None and runs["b"]["result"]["ema_generator"] is None
+    assert runs["a"]["result"].ema_generator is ema.module
+    assert runs["b"]["ema"] is None and runs["b"]["result"].ema_generator is None
 
 
 def test_ema_copies_g_on_its_first_update_only(runs):
@@ -284,8 +284,8 @@ def test_channels_last_sets_the_weights_and_batches_layout(runs):
     for name, nhwc in (("a", False), ("b", True)):
         result, trainer = runs[name]["result"], runs[name]["trainer"]
         for role, conv in (
-            ("G", result["generator"].deconvs[0].weight),
-            ("D", _d_weight(result["discriminator"].convs[1])),
+            ("G", result.generator.deconvs[0].weight),
+            ("D", _d_weight(result.discriminator.convs[1])),
         ):
             layout = conv.is_contiguous(memory_format=torch.channels_last) and not (
                 conv.is_contiguous()
@@ -311,6 +311,6 @@ def test_mixed_precision_sets_the_forward_dtype(runs):
         d_dtypes = {p["dtype"] for passes in trainer.d_passes for p in passes}
         assert d_dtypes == {dtype}, f"run {name}: D's output dtype"
         assert trainer.g_dtypes == {dtype}, f"run {name}: G's output dtype"
-        assert result["precision"] == ("bf16" if dtype == torch.bfloat16 else "no")
+        assert result.precision == ("bf16" if dtype == torch.bfloat16 else "no")
         for role in ("generator", "discriminator"):
-            assert {p.dtype for p in result[role].parameters()} == {torch.float32}
+            assert {p.dtype for p in getattr(result, role).parameters()} == {torch.float32}

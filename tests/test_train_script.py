@@ -4,10 +4,11 @@ may change on resume (applied and recorded)."""
 
 from pathlib import Path
 
+import gin
 import pytest
 
-from zoo import runs
 from zoo.cli.train import main
+from zoo.training import preflight
 
 
 def _args(out: Path, steps: int = 2, *extra: str) -> list[str]:
@@ -74,7 +75,7 @@ def test_allowed_change_on_resume_is_applied_and_recorded(tmp_path, capsys):
     assert "changed on resume: train.learning_rate: 0.0002 -> 0.0001" in printed
     config = (out / "config.gin").read_text()
     assert "train.learning_rate = 0.0001" in config and "train.steps = 3" in config
-    record = [line for line in config.splitlines() if line.startswith(runs.RESUME_RECORD)]
+    record = [line for line in config.splitlines() if line.startswith(preflight.RESUME_RECORD)]
     assert record == [
         "# resumed at step 2: train.learning_rate: 0.0002 -> 0.0001; train.log_every: 25 -> 7; "
         "train.steps: 2 -> 3"
@@ -84,10 +85,8 @@ def test_allowed_change_on_resume_is_applied_and_recorded(tmp_path, capsys):
 def test_changed_bindings_ignore_formatting_and_defaults():
     old = "# a comment\ntrain.steps = 5\ntrain.eval_metrics = [\n    'fid',\n    'is']\n"
     new = "train.steps = 5\ntrain.eval_metrics = ['fid', 'is']\ntrain.seed = 0\n"
-    import zoo.training.settings  # noqa: F401 - registers train, whose defaults count as unset values
-
-    assert runs.changed_bindings(old, new) == {}
-    assert runs.changed_bindings(old, new + "train.seed = 1\n") == {"train.seed": ("0", "1")}
+    assert preflight.changed_bindings(old, new) == {}
+    assert preflight.changed_bindings(old, new + "train.seed = 1\n") == {"train.seed": ("0", "1")}
 
 
 def test_startup_and_done_lines_name_the_run(tmp_path, capsys):
@@ -129,14 +128,63 @@ def test_damaged_newest_checkpoint_falls_back_through_the_trainer(tmp_path, caps
 def test_accelerate_cpu_launch_of_several_processes_is_warned(monkeypatch):
     """``accelerate launch --cpu --num_processes 2`` on 2 cores starts one process with
     OMP_NUM_THREADS=1 (seen with accelerate 1.x): say so and give the torchrun command."""
-    monkeypatch.setattr(runs.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(preflight.os, "cpu_count", lambda: 2)
     monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    warning = runs.launch_warning(1, "cpu")
+    warning = preflight.launch_warning(1, "cpu")
     assert warning and "only one process" in warning and "torchrun" in warning
-    assert runs.launch_warning(2, "cpu") is None  # torchrun started both
+    assert preflight.launch_warning(2, "cpu") is None  # torchrun started both
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # accelerate launch of one process
-    assert runs.launch_warning(1, "cpu") is None
+    assert preflight.launch_warning(1, "cpu") is None
     monkeypatch.delenv("ACCELERATE_USE_CPU")  # python scripts/train.py
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert runs.launch_warning(1, "cpu") is None
+    assert preflight.launch_warning(1, "cpu") is None
+
+
+def _saved_run(out: Path, files: list[str], bindings: list[str]) -> None:
+    """A run folder holding the config.gin of ``files`` and ``bindings`` (no training)."""
+    out.mkdir(parents=True)
+    (out / "config.gin").write_text(preflight.prepare_run(files, bindings).config)
+
+
+def test_resumable_dataset_paths_match_however_gin_shortens_the_selector(tmp_path):
+    """gin writes ``fashion_mnist.root`` (the shortest unique selector): it is the
+    ``dataset.*.root`` that RESUMABLE lets change, applied and recorded under its full name."""
+    out = tmp_path / "run"
+    bindings = ["train.dataset = @dataset.fashion_mnist", f"train.output_dir = '{out}'"]
+    bindings += ["train.generator = @generator.sndcgan32"]
+    bindings += ["train.discriminator = @discriminator.sndcgan32"]
+    _saved_run(out, [], bindings)
+    assert "fashion_mnist.root" not in (out / "config.gin").read_text()
+    run = preflight.prepare_run([], [*bindings, "dataset.fashion_mnist.root = '/data/fm'"])
+    assert run.changes == {"dataset.fashion_mnist.root": ("None", "'/data/fm'")}
+    assert "# resumed at step 0: dataset.fashion_mnist.root: None -> '/data/fm'" in run.config
+    with pytest.raises(preflight.ConfigError, match=r"fashion_mnist\.resolution: 32 -> 28"):
+        preflight.prepare_run([], [*bindings, "dataset.fashion_mnist.resolution = 28"])
+
+
+def test_resume_parses_the_config_once_and_reads_the_saved_one_as_text(tmp_path, monkeypatch):
+    """gin's active config is parsed once per pre-flight, also on resume: the run's config.gin
+    is compared as text read by gin's parser, not applied."""
+    out = tmp_path / "run"
+    bindings = [a for a in _args(out)[1::2] if "=" in a] + [f"train.output_dir = '{out}'"]
+    _saved_run(out, ["quickstart.gin"], bindings)
+    calls = []
+    real = gin.parse_config_files_and_bindings
+    monkeypatch.setattr(
+        gin, "parse_config_files_and_bindings", lambda *a: calls.append(a) or real(*a)
+    )
+    run = preflight.prepare_run(["quickstart.gin"], [*bindings, "train.steps = 9"])
+    assert len(calls) == 1 and run.changes == {"train.steps": ("2", "9")}
+    assert gin.query_parameter("train.steps") == 9  # the new config is the active one
+
+
+def test_preflight_refuses_unbound_required_settings_and_an_unreadable_run_config(tmp_path):
+    with pytest.raises(preflight.ConfigError, match=r"(?s)^Required bindings for `train`.*--bind"):
+        preflight.prepare_run([], [f"train.output_dir = '{tmp_path}'"])
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.gin").write_text("train.steps = = 3\n")
+    with pytest.raises(preflight.ConfigError, match=r"config\.gin cannot be read .*Nothing was"):
+        preflight.prepare_run(["quickstart.gin"], [f"train.output_dir = '{out}'"])
+    assert (out / "config.gin").read_text() == "train.steps = = 3\n"

@@ -77,9 +77,9 @@ def test_every_gin_graph_builds_and_steps(config, tmp_path):
     )
     zoo.parse([GIN_DIR / config], bindings)
     result = train()
-    assert set(result["losses"]) == {"d_loss", "g_loss", "penalty"}
-    assert all(torch.isfinite(torch.tensor(v)) for v in result["losses"].values())
-    g, d = result["generator"], result["discriminator"]
+    assert set(result.losses) == {"d_loss", "g_loss", "penalty"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.losses.values())
+    g, d = result.generator, result.discriminator
     conditional = "_gcond_" in config or "_pcgan_" in config
     assert (g.num_classes > 0) == conditional
     assert (d.num_classes > 0) == ("_pcgan_" in config)
@@ -162,9 +162,9 @@ def test_resumed_run_continues_exactly(tmp_path, monkeypatch, capsys):
     assert sorted(killed) == [1, 2, 3, 4]
     assert sorted(again) == [4, 5, 6], "the resumed session must log the steps after 3 only"
     assert again == {step: logged_straight[step] for step in (4, 5, 6)}, "resumed steps differ"
-    assert resumed["losses"] == straight["losses"]
+    assert resumed.losses == straight.losses
     for role in ("generator", "discriminator", "ema_generator"):
-        a, b = _weights(straight[role]), _weights(resumed[role])
+        a, b = _weights(getattr(straight, role)), _weights(getattr(resumed, role))
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{role}.{key}")
@@ -283,7 +283,7 @@ def test_channels_last_trains_like_contiguous_and_zero_intervals_mean_the_end(tm
         results[layout] = train()
         assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000003"]
         assert [p.name for p in (out / "samples").iterdir()] == ["step_00000003.png"]
-    conv = results["True"]["generator"].blocks[0].conv1.weight
+    conv = results["True"].generator.blocks[0].conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    for key, value in results["False"]["losses"].items():
-        assert results["True"]["losses"][key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+    for key, value in results["False"].losses.items():
+        assert results["True"].losses[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key

@@ -11,7 +11,6 @@ from safetensors.torch import load_file, save_file
 
 import registry
 import zoo
-import zoo.training.settings  # registers train.* for the gin files
 from zoo import catalog
 from zoo.config import GIN_DIR
 from zoo.model_folder import CONFIG_FILE, MODEL_FILE

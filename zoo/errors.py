@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "ChecksumError",
+    "ConfigError",
     "FolderLockedError",
     "NotPublishedError",
     "OutputWriteError",
@@ -32,6 +33,10 @@ class CheckpointError(ZooError, ValueError):
 
 class ChecksumError(CheckpointError):
     """A weight file whose sha256 differs from the one the catalog pins."""
+
+
+class ConfigError(ValueError):
+    """A gin file, binding or ``train.*`` setting that cannot be applied (:mod:`zoo.config`)."""
 
 
 class FolderLockedError(ZooError):

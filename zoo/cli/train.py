@@ -7,8 +7,8 @@
 Rerunning the same command resumes from the newest checkpoint in the output folder; the
 folder's config.gin reproduces the run: ``python scripts/train.py --gin RUN/config.gin``. A rerun
 whose config differs from the run's is refused before anything is written, except for the
-settings that may change on resume (``zoo.runs.RESUMABLE``: steps, learning rate, intervals...),
-which are applied and recorded in config.gin.
+settings that may change on resume (``zoo.training.preflight.RESUMABLE``: steps, learning rate,
+intervals...), which are applied and recorded in config.gin.
 
 Ctrl-C (SIGINT) or SIGTERM (a scheduler, preemption) finishes the current step, writes a
 checkpoint and exits with 130 / 143, printing the command that resumes; a second one stops at
@@ -26,24 +26,22 @@ import zoo
 from registry import RegistryError
 from zoo.config import GIN_DIR
 from zoo.errors import one_line
-from zoo.runs import PreparedRun, prepare_run
-from zoo.training import TrainingDiverged, TrainingStopped, checkpoints, train
+from zoo.training import TrainingDiverged, TrainingStopped, TrainResult, checkpoints, train
+from zoo.training.preflight import PreparedRun, prepare_run
 
 QUICKSTART = GIN_DIR / "quickstart.gin"
 
 
-def summary(result: dict) -> str:
+def summary(result: TrainResult) -> str:
     """The ``done:`` line: steps, time, output folder, and the best evaluation with the feature
     extractor its FID used (Fashion-MNIST classifier FIDs are not comparable to Inception's)."""
-    minutes, seconds = divmod(round(result["wall_time_s"]), 60)
-    line = (
-        f"done: {result['steps']} steps in {minutes} min {seconds:02d} s -> {result['output_dir']}"
-    )
-    if best := result["best"]:
+    minutes, seconds = divmod(round(result.wall_time_s), 60)
+    line = f"done: {result.steps} steps in {minutes} min {seconds:02d} s -> {result.output_dir}"
+    if best := result.best:
         metrics = ", ".join(
             f"{k} {v:.4g}" for k, v in best.items() if k != "step" and isinstance(v, int | float)
         )
-        line += f"; best at step {best['step']}: {metrics} ({result['eval_extractor']} features)"
+        line += f"; best at step {best['step']}: {metrics} ({result.eval_extractor} features)"
     return line
 
 
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
-    if result["is_main_process"]:
+    if result.is_main_process:
         print(summary(result))
     return 0
 

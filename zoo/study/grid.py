@@ -35,7 +35,7 @@ from typing import Any
 
 import gin
 
-from zoo.config import GIN_DIR, ConfigError, parse
+from zoo.config import GIN_DIR, ConfigError, also_known, parse
 from zoo.study.results import RUN_COLUMNS
 from zoo.study.spec import metric_scores
 
@@ -255,7 +255,9 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-study_grid = gin.external_configurable(Grid.from_spec, name="grid", module="study")
+study_grid = also_known(
+    "study.grid", gin.external_configurable(Grid.from_spec, name="grid", module="study")
+)
 """The gin face of a study: ``study.grid.*`` are the arguments of :meth:`Grid.from_spec`."""
 
 

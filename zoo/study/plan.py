@@ -1,11 +1,12 @@
 """What a study run trains (Section 3.2): the grid's runs (``--only`` a part of them), each
-checked by the trainer's own pre-flight (:func:`zoo.runs.prepare_run`) before any trains, and
-launched in one precision for the whole study.
+checked by the trainer's own pre-flight (:func:`zoo.training.preflight.prepare_run`) before
+any trains, and launched in one precision for the whole study.
 
 The pre-flight refuses a run folder that holds a run with another config, so a changed study
 gin stops the study at once, naming the run and the bindings that differ (also for a finished
 run: the study would mix configurations); settings that may change on resume
-(``zoo.runs.RESUMABLE``: steps, intervals...) are listed and apply to the runs not finished.
+(``zoo.training.preflight.RESUMABLE``: steps, intervals...) are listed and apply to the runs
+not finished.
 
 Precision: ``train.mixed_precision = "auto"`` resolves per machine (bf16 where measured
 faster), so a study resumed on another machine could mix precisions. The study decides
@@ -28,11 +29,11 @@ import pandas as pd
 
 from zoo.config import ConfigError, gin_binding
 from zoo.errors import one_line
-from zoo.runs import PreparedRun, prepare_run
 from zoo.study.executors import Executor, SubprocessExecutor
 from zoo.study.grid import Grid, GridError, Run
 from zoo.study.results import RUNS_DIR, STUDY_FILE, run_state
 from zoo.training import checkpoints
+from zoo.training.preflight import PreparedRun, prepare_run
 from zoo.training.record import read_record
 
 __all__ = ["StudyError", "checkpoint_step", "list_runs", "plan", "select", "study_precision",
@@ -77,7 +78,7 @@ def _only_text(only: Mapping[str, Sequence[str]]) -> str:
 
 
 def validate(runs: Sequence[Run], output: Path) -> dict[str, PreparedRun]:
-    """The trainer's pre-flight check of every run (:func:`zoo.runs.prepare_run`, no
+    """The trainer's pre-flight check of every run (:func:`zoo.training.preflight.prepare_run`, no
     training): a typo, an impossible setting or a folder that holds a run with another config
     stops the study now, not hours in. Returns each run's checked config and the settings
     changed since its folder's run started (those that may change on resume)."""

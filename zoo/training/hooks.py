@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 
 from zoo.model_folder import save_pretrained
 from zoo.sampling import sample_grid
+from zoo.train_settings import TrainSettings
 from zoo.training import checkpoints
 from zoo.training.record import RunRecord
-from zoo.training.settings import TrainSettings
 from zoo.writing import guarded_write, replace_folder
 
 __all__ = ["Hooks", "LossMonitor", "TrainingDiverged", "due"]

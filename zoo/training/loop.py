@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +27,51 @@ from tqdm.auto import tqdm
 
 from zoo.errors import FolderLockedError
 from zoo.folder_lock import FolderLock
-from zoo.runs import launch_warning
+from zoo.train_settings import HPARAMS, TrainSettings
 from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
 from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
+from zoo.training.preflight import launch_warning
 from zoo.training.record import RunRecord
-from zoo.training.settings import HPARAMS, TrainSettings
 from zoo.training.step import GANTrainer, build_trainer
 from zoo.training.stopping import GracefulStop, TrainingStopped
 from zoo.writing import atomic_path, guarded_write
 
-__all__ = ["train"]
+__all__ = ["TrainResult", "train"]
 
 
-def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns: the trained models, the final losses, the best evaluation,
+    and how the run went."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    ema_generator: nn.Module | None
+    """The EMA of G's weights (``train.ema_decay > 0``), else None."""
+    losses: dict[str, float]
+    """The losses of the last step logged."""
+    best: dict[str, Any] | None
+    """The best evaluation (its metrics and ``step``), None without one."""
+    steps: int
+    precision: str
+    """The resolved precision: ``"no"`` (fp32) or ``"bf16"``."""
+    num_processes: int
+    is_main_process: bool
+    output_dir: Path
+    last_checkpoint: int
+    """The step of the newest checkpoint (the one resumed from, if none was written)."""
+    eval_extractor: str | None
+    """The feature extractor of the evaluations, None without ``train.eval_metrics``."""
+    wall_time_s: float
+
+
+def train(gin_config: str = "", **overrides: Any) -> TrainResult:
     """Train G and D with the ``train.*`` settings of gin (:class:`TrainSettings`), any of them
-    overridden by keyword; write ``gin_config`` (default: gin's active config) to the run's
-    ``config.gin``. Return the final losses, the best metrics and the models.
+    overridden by keyword (a value that cannot train raises :class:`~zoo.errors.ConfigError`);
+    write ``gin_config`` (default: gin's active config) to the run's ``config.gin``. Return the
+    models, the final losses and the best metrics (:class:`TrainResult`).
 
     The run holds its folder's writer lock throughout (:mod:`zoo.folder_lock`; a second
     writer raises :class:`~zoo.errors.FolderLockedError`). SIGINT or SIGTERM stops it after
@@ -61,7 +89,7 @@ def train(gin_config: str = "", **overrides: Any) -> dict[str, Any]:
 
 
 def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: str,
-           stop: GracefulStop, record: RunRecord) -> dict[str, Any]:  # fmt: skip
+           stop: GracefulStop, record: RunRecord) -> TrainResult:  # fmt: skip
     output_dir = Path(s.output_dir)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     layout = torch.channels_last if s.channels_last else torch.contiguous_format
@@ -105,21 +133,21 @@ def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: st
             raise TrainingStopped(signum, step + 1, s.steps, checkpoint)
     hooks.save_models("final", {"step": s.steps})
     accelerator.end_training()
-    return {
-        "losses": hooks.losses,
-        "best": state["best"],
-        "steps": s.steps,
-        "num_processes": world,
-        "precision": precision,
-        "last_checkpoint": hooks.last_saved,
-        "generator": models["G"],
-        "discriminator": models["D"],
-        "ema_generator": hooks.sampling_model if "ema" in models else None,
-        "output_dir": output_dir,
-        "is_main_process": accelerator.is_main_process,
-        "eval_extractor": s.eval_extractor if s.eval_metrics else None,
-        "wall_time_s": hooks.elapsed(),
-    }
+    return TrainResult(
+        generator=models["G"],
+        discriminator=models["D"],
+        ema_generator=hooks.sampling_model if "ema" in models else None,
+        losses=hooks.losses,
+        best=state["best"],
+        steps=s.steps,
+        precision=precision,
+        num_processes=world,
+        is_main_process=accelerator.is_main_process,
+        output_dir=output_dir,
+        last_checkpoint=hooks.last_saved,
+        eval_extractor=s.eval_extractor if s.eval_metrics else None,
+        wall_time_s=hooks.elapsed(),
+    )
 
 
 @contextmanager

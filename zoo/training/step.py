@@ -12,9 +12,9 @@ from torch import nn
 from registry.losses import GANLoss
 from registry.modulated_batch_norm import closed_form_backward
 from registry.penalties import Penalty
+from zoo.train_settings import TrainSettings
 from zoo.training.fastpath import autocast, make_adam
 from zoo.training.precision import resolve_precision
-from zoo.training.settings import TrainSettings
 
 __all__ = ["GANTrainer", "build_trainer"]
 
@@ -24,7 +24,8 @@ class GANTrainer:
     generator step.
 
     ``precision = "bf16"`` runs the forward passes of G and D under bf16 autocast; the losses,
-    the gradient penalty's norm and the weights (with their Adam state) stay in fp32.
+    the gradient penalty's norm and the weights (with their Adam state) stay in fp32. All but
+    the accelerator and the two models are keywords.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class GANTrainer:
         accelerator: Accelerator,
         generator: nn.Module,
         discriminator: nn.Module,
+        *,
         loss: GANLoss,
         penalty: Penalty,
         disc_iters: int,
@@ -115,9 +117,20 @@ def build_trainer(
     torch.manual_seed(s.seed)
     G = s.generator(channels=channels).to(memory_format=layout)
     D = s.discriminator(channels=channels).to(memory_format=layout)
-    return GANTrainer(accelerator, G, D, s.loss_fn(), s.penalty_fn(), s.disc_iters,
-                      s.learning_rate, (s.beta1, s.beta2), precision, s.fused_optimizer,
-                      s.closed_form_norm_backward, s.skip_d_weight_grads)  # fmt: skip
+    return GANTrainer(
+        accelerator,
+        G,
+        D,
+        loss=s.loss_fn(),
+        penalty=s.penalty_fn(),
+        disc_iters=s.disc_iters,
+        learning_rate=s.learning_rate,
+        betas=(s.beta1, s.beta2),
+        precision=precision,
+        fused_optimizer=s.fused_optimizer,
+        closed_form_norm_backward=s.closed_form_norm_backward,
+        skip_d_weight_grads=s.skip_d_weight_grads,
+    )
 
 
 @contextlib.contextmanager
