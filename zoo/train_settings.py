@@ -12,6 +12,10 @@ The defaults are the paper's (Section 3.1): Adam with learning rate 2e-4, batch 
 100k generator steps; (β1, β2, disc_iters) come from the optimizer gin files. ``eval_every=0``
 evaluates only at the end (and not at all when ``eval_metrics`` is empty); likewise 0 for
 ``log_every``, ``sample_every`` and ``checkpoint_every`` means only at the end.
+``plateau_stop`` (a fraction, 0 = off) ends a run early, as finished, at the first evaluation
+where none of the evaluations over that last fraction of the steps done improved on the best
+(``best_metric``), once ``plateau_min_steps`` are done: 0.2 trains until the curve shows a
+plateau over the last 20% of the run (:meth:`zoo.training.hooks.Hooks.plateau_at`).
 
 The fast path (:mod:`zoo.training.fastpath`), each part a setting that turns it off:
 ``mixed_precision`` (``"auto"``: bf16 autocast where it is measured to be faster than fp32 on
@@ -66,6 +70,12 @@ def _positive(name: str, value: Any) -> None:
         raise ConfigError(f"train.{name} = {value!r}: it must be a positive number.")
 
 
+def _fraction(name: str, value: Any) -> None:
+    """A number in [0, 1)."""
+    if not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ConfigError(f"train.{name} = {value!r}: it must be a number in [0, 1).")
+
+
 def setting(
     default: Any, *, check: Check | None = None, resumable: bool = False, hparam: bool = False
 ) -> Any:
@@ -117,6 +127,8 @@ class TrainSettings:
     eval_extractor: str = setting("inception")
     eval_split: str = setting("test")
     best_metric: str = setting("fid")
+    plateau_stop: float = setting(0.0, check=_fraction, resumable=True)
+    plateau_min_steps: int = setting(0, check=_whole(0), resumable=True)
     num_workers: int | str = setting("auto", check=_whole(0, "auto"), resumable=True)
     tracker: str | None = setting("tensorboard", resumable=True)
     progress: bool = setting(True, resumable=True)

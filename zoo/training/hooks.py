@@ -166,6 +166,29 @@ class Hooks:
             self.state["best"] = metrics
             self.save_models("best", metrics)
 
+    def plateau_at(self, done: int) -> int | None:
+        """The best evaluation's step when step ``done`` evaluated and no evaluation over the
+        last ``plateau_stop`` fraction of the ``done`` steps improved on it (once
+        ``plateau_min_steps`` are done), else None: the run has plateaued and may end."""
+        s, history = self.settings, self.state["history"]
+        if not (s.plateau_stop and history and history[-1]["step"] == done):
+            return None
+        best = min(history, key=lambda metrics: metrics[s.best_metric])["step"]
+        plateaued = done >= s.plateau_min_steps and best <= (1 - s.plateau_stop) * done
+        return best if plateaued else None
+
+    def end_on_plateau(self, step: int, best: int) -> int:
+        """End the run at ``step`` (returned), before ``train.steps``: checkpointed (a longer
+        ``plateau_stop``, or none, resumes it exactly) and recorded in the run's record."""
+        self.bar.close()
+        self.checkpoint(step)
+        self.record.plateau(step, best)
+        self.accelerator.print(
+            f"plateau: no evaluation better than step {best}'s over the last "
+            f"{self.settings.plateau_stop:.0%} of the run: ending at step {step}"
+        )
+        return step
+
     def save_models(self, which: str, metrics: dict[str, float]) -> None:
         """``best/`` or ``final/`` as a model folder (:mod:`zoo.model_folder`), main process."""
         if not self.accelerator.is_main_process:

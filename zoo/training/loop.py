@@ -120,18 +120,8 @@ def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: st
     bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc="train",
                disable=not show, dynamic_ncols=True)  # fmt: skip
     hooks = Hooks(s, accelerator, models, state, gin_config, bar, start, record)
-    for step in bar:
-        torch.manual_seed(_step_seed(s.seed, step, rank))
-        out = trainer.step(batches)
-        if "ema" in models:
-            models["ema"].update(models["G"], step=step + 1)  # timm counts updates from 1
-        hooks.after_step(step + 1, out)
-        if (signum := stop.agreed(accelerator)) and step + 1 < s.steps:
-            bar.close()
-            checkpoint = hooks.checkpoint(step + 1)
-            accelerator.end_training()
-            raise TrainingStopped(signum, step + 1, s.steps, checkpoint)
-    hooks.save_models("final", {"step": s.steps})
+    end = _train_steps(s, trainer, models, hooks, batches, stop, start)
+    hooks.save_models("final", {"step": end})
     accelerator.end_training()
     return TrainResult(
         generator=models["G"],
@@ -139,7 +129,7 @@ def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: st
         ema_generator=hooks.sampling_model if "ema" in models else None,
         losses=hooks.losses,
         best=state["best"],
-        steps=s.steps,
+        steps=end,
         precision=precision,
         num_processes=world,
         is_main_process=accelerator.is_main_process,
@@ -148,6 +138,30 @@ def _train(s: TrainSettings, data: Any, accelerator: Accelerator, gin_config: st
         eval_extractor=s.eval_extractor if s.eval_metrics else None,
         wall_time_s=hooks.elapsed(),
     )
+
+
+def _train_steps(s: TrainSettings, trainer: GANTrainer, models: dict[str, nn.Module],
+                 hooks: Hooks, batches: Any, stop: GracefulStop, start: int) -> int:  # fmt: skip
+    """Train from step ``start`` and return the step the run ends at: ``s.steps``, or an
+    evaluation step where the curve has plateaued (``train.plateau_stop``). A SIGINT/SIGTERM
+    writes a checkpoint and raises :class:`TrainingStopped`."""
+    accelerator = trainer.accelerator
+    if start < s.steps and (best := hooks.plateau_at(start)) is not None:
+        return hooks.end_on_plateau(start, best)  # a plateaued run rerun stays ended
+    for step in hooks.bar:
+        torch.manual_seed(_step_seed(s.seed, step, accelerator.process_index))
+        out = trainer.step(batches)
+        if "ema" in models:
+            models["ema"].update(models["G"], step=step + 1)  # timm counts updates from 1
+        hooks.after_step(step + 1, out)
+        if (signum := stop.agreed(accelerator)) and step + 1 < s.steps:
+            hooks.bar.close()
+            checkpoint = hooks.checkpoint(step + 1)
+            accelerator.end_training()
+            raise TrainingStopped(signum, step + 1, s.steps, checkpoint)
+        if step + 1 < s.steps and (best := hooks.plateau_at(step + 1)) is not None:
+            return hooks.end_on_plateau(step + 1, best)
+    return s.steps
 
 
 @contextmanager

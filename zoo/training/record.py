@@ -7,7 +7,9 @@ a run's state from one small file::
      "sessions": [{"code": "<git commit>[+dirty]", "host": "...", "cpu": "...",
                    "device": "cpu", "precision": "no", "from_step": 0, "started": "..."}]}
 
-``status`` is ``running`` while the trainer runs; ``finished`` once ``final/`` is written;
+``status`` is ``running`` while the trainer runs; ``finished`` once ``final/`` is written (a
+run ended early by ``train.plateau_stop`` also has ``"plateau": {"step": ..., "best_step":
+...}``, ``step`` being where it ended);
 ``failed`` with the error on one line (a diverged GAN, :class:`~zoo.training.hooks.
 TrainingDiverged`, or another error the process can still write after); ``stopped`` after a
 SIGINT / SIGTERM (:class:`~zoo.training.stopping.TrainingStopped`, or a second signal). A
@@ -90,6 +92,7 @@ class RunRecord:
         self.record = read_record(output_dir) if writes else None
         self.record = self.record or {"step": 0, "elapsed_s": 0.0, "sessions": []}
         self.record.update(status="running", steps=steps, error=None)
+        self.record.pop("plateau", None)
         self.record.setdefault("started", _now())
         self.before, self.clock = self.record["elapsed_s"], time.perf_counter()
 
@@ -112,11 +115,18 @@ class RunRecord:
         self.record["step"] = step
         self._write()
 
+    def plateau(self, step: int, best_step: int) -> None:
+        """The run ends at ``step``, before ``steps``: its evaluations have not improved since
+        ``best_step`` (``train.plateau_stop``)."""
+        self.record["plateau"] = {"step": step, "best_step": best_step}
+        self.update(step)
+
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: TracebackType
     ) -> None:
         if error is None:
-            self.record.update(status="finished", step=self.record["steps"])
+            end = self.record.get("plateau", {}).get("step", self.record["steps"])
+            self.record.update(status="finished", step=end)
             self._write()  # a failure to write it is the run's error
             return
         if isinstance(error, TrainingStopped | KeyboardInterrupt):
