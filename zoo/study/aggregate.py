@@ -133,26 +133,17 @@ def seed_pairs(table: pd.DataFrame, spec: ReportSpec, metrics: Sequence[str]) ->
     pairs with both values the method's run is ``higher`` and in how many ``lower`` than the
     baseline's run. Each metric is the run's value in the table (at the evaluation the run
     kept as its best)."""
-    table = prepare(table, spec)
-    keys = [*spec.pair, spec.seed]
-    base = table[table[spec.method] == spec.baseline].set_index(keys)
-    rows = []
-    for method in spec.methods(list(table[spec.method].unique())):
-        runs = table[table[spec.method] == method].set_index(keys)
-        for metric in (m for m in metrics if m in table):
-            value = pd.to_numeric(runs[metric], errors="coerce").rename("value")
-            baseline = pd.to_numeric(base[metric], errors="coerce").rename("baseline")
-            both = pd.concat([value, baseline], axis=1, join="inner").dropna()
-            rows.append(
-                {
-                    spec.method: method,
-                    "metric": metric,
-                    "higher": int((both["value"] > both["baseline"]).sum()),
-                    "lower": int((both["value"] < both["baseline"]).sum()),
-                    "total": len(both),
-                }
-            )
-    return pd.DataFrame(rows, columns=[spec.method, "metric", "higher", "lower", "total"])
+    table, keys = prepare(table, spec), [*spec.pair, spec.seed, "metric"]
+    metrics = [m for m in metrics if m in table]
+    long = table.melt([*keys[:-1], spec.method], metrics, "metric")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    base = long[long[spec.method] == spec.baseline].drop(columns=spec.method)
+    both = long.merge(base, on=keys, suffixes=("", "_base")).dropna(subset=["value", "value_base"])
+    change = (both["value"] - both["value_base"]).groupby([both[spec.method], both["metric"]])
+    counts = change.agg(higher=lambda d: (d > 0).sum(), lower=lambda d: (d < 0).sum(), total="size")
+    methods = spec.methods(list(table[spec.method].unique()))
+    rows = pd.MultiIndex.from_product([methods, metrics], names=[spec.method, "metric"])
+    return counts.reindex(rows, fill_value=0).astype(int).reset_index()
 
 
 def win_counts(pairs: pd.DataFrame, spec: ReportSpec, by: Sequence[str] = ()) -> pd.DataFrame:

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 __all__ = ["markdown_table", "render"]
 
 BETTER = {True: "higher", False: "lower"}
+SEED_PAIRS = (
+    "Each run against the `{}` run of the same setting and seed: in how many pairs the method's "
+    "value is higher, and in how many lower. Every metric is the run's value at the evaluation it "
+    "kept as its best (`best_step`)."
+)
+DURING = (
+    "Median {} over seeds at each evaluation step (columns), per setting, and the step of the "
+    "best median (from `curves.csv`)."
+)
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -62,6 +71,11 @@ def _section(title: str, text: str) -> str:
     return f"## {title}\n\n{text}\n"
 
 
+def _shown(text: str, frame: pd.DataFrame | None) -> str | None:
+    """``text`` above ``frame`` as a table; None without a frame (no such comparison)."""
+    return None if frame is None else f"{text}\n\n{markdown_table(frame)}"
+
+
 def _change(spec: ReportSpec) -> str:
     """What Table 3 measures: the reduction of a lower-is-better metric, else the increase."""
     return "increase" if spec.higher_is_better else "reduction"
@@ -72,17 +86,26 @@ def render(tables: ReportTables, spec: ReportSpec, name: str, figures: str) -> s
     settings (Figure 2(b)), per method (Figure 2(c)), spread over seeds, the metric during
     training, the ``figures`` text and the runs that failed or did not finish; a section
     whose text is None is left out."""
-    table3 = f"{_change(spec).capitalize()} in {spec.metric.upper()} vs {spec.baseline} (Table 3)"
+    metric, higher, fraction = spec.metric.upper(), spec.higher_is_better, tables.top_fraction
+    table3 = f"{_change(spec).capitalize()} in {metric} vs {spec.baseline} (Table 3)"
     seeds = _spread(tables.seeds, spec.settings, "median", "seeds")
+    if (per_seed := tables.per_seed) is not None:
+        better = per_seed["metric"].map(lambda m: BETTER.get(higher_is_better(m), "–"))
+        per_seed = per_seed.assign(better=better)
+    top = (
+        f"Settings (median over seeds) at or {'above' if higher else 'below'} the "
+        f"{1 - fraction if higher else fraction:.0%} quantile of all settings' medians, per "
+        f"{spec.method}."
+    )
     sections = [
         ("Unpaired setting (Table 2)", _table2_text(tables.table2, spec)),
         (table3, _table3_text(tables.table3, spec)),
         ("Paired setting", _paired_text(tables.pairs, spec)),
-        ("Paired by seed", _seed_pairs_text(tables.per_seed, spec)),
-        (f"Best {tables.top_fraction:.0%} of settings (Figure 2(b))", _top_text(tables, spec)),
+        ("Paired by seed", _shown(SEED_PAIRS.format(spec.baseline), per_seed)),
+        (f"Best {fraction:.0%} of settings (Figure 2(b))", _shown(top, tables.top)),
         (f"Per {spec.method} (Figure 2(c))", _per_method(tables.per_method, spec)),
         ("Median and spread over seeds, per setting", markdown_table(seeds)),
-        ("During training", _during_text(tables.during, spec)),
+        ("During training", _shown(DURING.format(metric), tables.during)),
         ("Figures", figures),
         ("Failed or unfinished runs", _failures(tables.everything)),
     ]
@@ -176,37 +199,6 @@ def _paired_text(pairs: pd.DataFrame, spec: ReportSpec) -> str:
     return "\n\n".join(lines) + "\n\nPer model:\n\n" + markdown_table(by_model)
 
 
-def _seed_pairs_text(per_seed: pd.DataFrame | None, spec: ReportSpec) -> str | None:
-    if per_seed is None:
-        return None
-    better = per_seed["metric"].map(lambda m: BETTER.get(higher_is_better(m), "–"))
-    return (
-        f"Each run against the `{spec.baseline}` run of the same setting and seed: in how many "
-        "pairs the method's value is higher, and in how many lower. Every metric is the run's "
-        "value at the evaluation it kept as its best (`best_step`).\n\n"
-        + markdown_table(per_seed.assign(better=better))
-    )
-
-
-def _top_text(tables: ReportTables, spec: ReportSpec) -> str:
-    fraction, higher = tables.top_fraction, spec.higher_is_better
-    return (
-        f"Settings (median over seeds) at or {'above' if higher else 'below'} the "
-        f"{1 - fraction if higher else fraction:.0%} quantile of all settings' medians, per "
-        f"{spec.method}.\n\n" + markdown_table(tables.top)
-    )
-
-
-def _during_text(during: pd.DataFrame | None, spec: ReportSpec) -> str | None:
-    if during is None:
-        return None
-    return (
-        f"Median {spec.metric.upper()} over seeds at each evaluation step (columns), per "
-        f"setting, and the step of the best median (from `curves.csv`).\n\n"
-        + markdown_table(during)
-    )
-
-
 def _per_method(rows: pd.DataFrame | None, spec: ReportSpec) -> str | None:
     """Figure 2(c): a row per method value (e.g. per modulated layer) against the baseline."""
     if rows is None:
@@ -217,11 +209,11 @@ def _per_method(rows: pd.DataFrame | None, spec: ReportSpec) -> str | None:
         "–" if pd.isna(t) else f"{w:.0f}/{t:.0f}"
         for w, t in zip(rows["wins"], rows["total"], strict=True)
     ]
-    return (
+    return _shown(
         f"Each value of `{spec.method}` against `{spec.baseline}`: median, IQR and min–max of "
         f"{spec.metric.upper()} over all its runs (every model, tuned setting and seed), the "
-        f"median over models of its Table 3 {_change(spec)}, and its paired wins.\n\n"
-        + markdown_table(shown)
+        f"median over models of its Table 3 {_change(spec)}, and its paired wins.",
+        shown,
     )
 
 

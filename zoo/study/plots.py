@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from zoo.study.aggregate import evaluations, prepare, representatives, sort_rows
+from zoo.study.aggregate import correlations, evaluations, prepare, representatives, sort_rows
 from zoo.study.spec import ReportSpec
 
 __all__ = [
@@ -105,15 +105,16 @@ def _scatter(
     labels: tuple[str, str] | None = None,
     with_r: bool = True,
 ) -> Path | None:
+    """``y`` against ``x`` at each setting's median-seed run, a colour per method; ``with_r``
+    adds each method's Pearson r of ``x`` and the metric (the report's, :func:`correlations`)."""
     chosen = representatives(table, spec)
     if x not in chosen or y not in chosen or chosen[[x, y]].dropna().empty:
         return None
     fig, ax = plt.subplots(figsize=(5, 4))
+    r = correlations(table, spec, x) if with_r else {}
     for method in spec.ordered(list(chosen[spec.method].unique())):
         points = chosen[chosen[spec.method] == method][[x, y]].dropna()
-        label = method
-        if with_r and len(points) > 2 and points[x].std() > 0 and points[y].std() > 0:
-            label += f" (r = {np.corrcoef(points[x], points[y])[0, 1]:.2f})"
+        label = method + (f" (r = {r[method]:.2f})" if np.isfinite(r.get(method, np.nan)) else "")
         ax.scatter(points[x], points[y], s=18, label=label, alpha=0.8)
     ax.set_xlabel(labels[0] if labels else x)
     ax.set_ylabel(labels[1] if labels else y)
