@@ -1,0 +1,67 @@
+"""A run's training curve as a small PNG for its model card (matplotlib, Agg): FID against
+the generator step, IS on a second axis when it was measured, the best evaluation marked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from zoo.writing import atomic_path
+
+__all__ = ["plot_curve"]
+
+_NAMES = {"fid": "FID", "is": "IS", "kid": "KID"}
+
+
+def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    points = [(h["step"], h[key]) for h in history if isinstance(h.get(key), int | float)]
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def plot_curve(
+    history: Sequence[dict[str, Any]],
+    path: str | Path,
+    *,
+    metric: str = "fid",
+    best_step: int | None = None,
+    note: str = "",
+) -> Path:
+    """Plot ``metric`` (lower is better) of every evaluation in ``history`` against its step,
+    and IS on the right axis when the history has it; mark ``best_step``. ``note`` (the
+    feature extractor, say) goes into the title. Written atomically to ``path``."""
+    steps, values = _series(history, metric)
+    if not steps:
+        raise ValueError(f"the history has no {metric!r} to plot.")
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    name = _NAMES.get(metric, metric)
+    ax.plot(steps, values, "o-", color="C0", markersize=3, label=name)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(name, color="C0")
+    if best_step in steps:
+        best = values[steps.index(best_step)]
+        ax.axvline(best_step, color="0.6", linestyle=":", linewidth=1)
+        ax.plot([best_step], [best], "*", color="C3", markersize=11,
+                label=f"best: {best:.4g} at step {best_step}")  # fmt: skip
+    top = ax  # the legend goes on the axes drawn last
+    if metric != "is" and (inception := _series(history, "is"))[0]:
+        top = ax.twinx()
+        top.plot(*inception, "s--", color="C1", markersize=3, label="IS")
+        top.set_ylabel("IS", color="C1")
+    shown = [ax] if top is ax else [ax, top]
+    handles = [h for axes in shown for h in axes.get_legend_handles_labels()[0]]
+    top.legend(handles=handles, loc="best", fontsize=8, framealpha=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{name} during training{f' ({note})' if note else ''}", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as partial:
+        fig.savefig(partial, format="png")
+    plt.close(fig)
+    return Path(path)
