@@ -55,7 +55,7 @@ def protocol_section(facts: RunFacts, dataset: str) -> str:
     """The evaluation protocol, one bullet per fact."""
     s = facts.settings
     extractor = s["eval_extractor"]
-    metrics = ", ".join(m.upper() for m in s["eval_metrics"]) or "none"
+    metrics = ", ".join(m.upper() for m in s["eval_metrics"])
     every = s["eval_every"]
     ema = (
         f"yes, decay {s['ema_decay']} (`train.ema_decay`): the evaluations, the samples and "
@@ -63,13 +63,18 @@ def protocol_section(facts: RunFacts, dataset: str) -> str:
         if s["ema_decay"]
         else "no (`train.ema_decay = 0`): the trained weights themselves"
     )
-    lines = [
+    evaluation = [
         f"- **Feature extractor:** {_EXTRACTORS.get(extractor, f'`{extractor}`')}.",
         f"- **Generated samples:** {s['eval_num_samples']} (`train.eval_num_samples`), "
         f"from the generator in eval mode.",
         f"- **Reference:** {_reference(facts, dataset)}.",
         f"- **Metrics:** {metrics} (`train.eval_metrics`), "
         + (f"every {every} steps and at the end." if every else "at the end of training."),
+    ]
+    if not s["eval_metrics"]:
+        evaluation = ["- **Metrics:** none: the run was not evaluated (`train.eval_metrics`)."]
+    lines = [
+        *evaluation,
         f"- **Shipped weights:** {_shipped(facts)}.",
         f"- **Seed:** {s['seed']} (`train.seed`).",
         f"- **EMA of the generator:** {ema}.",
