@@ -17,8 +17,9 @@ from PIL import Image
 import zoo
 import zoo.evaluation
 from zoo.card_sections import METRICS, fmt
+from zoo.curve import CURVE_FILE
 from zoo.export import export_run
-from zoo.model_folder import CARD_FILE, CONFIG_FILE, CURVE_FILE
+from zoo.model_folder import CARD_FILE, CONFIG_FILE
 from zoo.run_facts import reference_size, run_settings
 from zoo.training.checkpoints import STATE_FILE, latest
 from zoo.training.record import STATUS_FILE, code_version

@@ -15,7 +15,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 import registry
 from zoo.card_sections import METRICS, fmt, protocol_section, record_section
-from zoo.model_folder import CARD_FILE, CURVE_FILE, SAMPLES_FILE
+from zoo.curve import CURVE_FILE
+from zoo.model_folder import CARD_FILE, SAMPLES_FILE
 
 if TYPE_CHECKING:
     from zoo.run_facts import RunFacts

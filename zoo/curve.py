@@ -15,7 +15,10 @@ from matplotlib.ticker import MaxNLocator
 
 from zoo.writing import atomic_path
 
-__all__ = ["plot_curve"]
+__all__ = ["CURVE_FILE", "plot_curve"]
+
+CURVE_FILE = "training_curve.png"
+"""The curve's file name in an exported model folder, next to ``samples.png``."""
 
 _NAMES = {"fid": "FID", "is": "IS", "kid": "KID"}
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from zoo.card import write_card
-from zoo.curve import plot_curve
+from zoo.curve import CURVE_FILE, plot_curve
 from zoo.errors import CheckpointError
 from zoo.model_folder import (
     CARD_FILE,
     CONFIG_FILE,
-    CURVE_FILE,
     DISCRIMINATOR_FILE,
     MODEL_FILE,
     SAMPLES_FILE,

@@ -38,7 +38,6 @@ from zoo.errors import CheckpointError, ChecksumError
 
 __all__ = [
     "CONFIG_FILE",
-    "CURVE_FILE",
     "DISCRIMINATOR_FILE",
     "FORMAT",
     "MODEL_FILE",
@@ -65,7 +64,6 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
-CURVE_FILE = "training_curve.png"
 _LEGACY_WEIGHTS = "generator.safetensors"  # run folders before 0.2
 _SHOWN = 10  # keys listed per kind of mismatch
 

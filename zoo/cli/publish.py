@@ -23,9 +23,10 @@ import sys
 from pathlib import Path
 
 from zoo import catalog, hub
+from zoo.curve import CURVE_FILE
 from zoo.errors import ZooError, one_line
 from zoo.export import SHIPPED_FILES, export_run
-from zoo.model_folder import CURVE_FILE, MODEL_FILE, sha256_file
+from zoo.model_folder import MODEL_FILE, sha256_file
 
 
 def _parser() -> argparse.ArgumentParser:
