@@ -124,7 +124,7 @@ def test_the_card_states_the_protocol_and_the_record_from_the_run(evaluated_run,
         assert cells == [fmt(h[key]) for key in METRICS if key in h]  # FID, IS, F8, F1/8
 
     with Image.open(tmp_path / "out" / CURVE_FILE) as image:
-        assert image.format == "PNG" and image.size == (600, 320)
+        assert image.format == "PNG" and image.size == (600, 340)
     assert (tmp_path / "out" / CURVE_FILE).stat().st_size < 60_000
 
 

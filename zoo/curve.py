@@ -42,7 +42,7 @@ def plot_curve(
     steps, values = _series(history, metric)
     if not steps:
         raise ValueError(f"the history has no {metric!r} to plot.")
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
     name = _NAMES.get(metric, metric)
     ax.plot(steps, values, "o-", color="C0", markersize=3, label=name)
     ax.set_xlabel("generator step")
@@ -52,18 +52,17 @@ def plot_curve(
         ax.axvline(best_step, color="0.6", linestyle=":", linewidth=1)
         ax.plot([best_step], [best], "*", color="C3", markersize=11,
                 label=f"best: {best:.4g} at step {best_step}")  # fmt: skip
-    top = ax  # the legend goes on the axes drawn last
+    shown = [ax]
     if metric != "is" and (inception := _series(history, "is"))[0]:
-        top = ax.twinx()
-        top.plot(*inception, "s--", color="C1", markersize=3, label="IS")
-        top.set_ylabel("IS", color="C1")
-    shown = [ax] if top is ax else [ax, top]
+        shown.append(right := ax.twinx())
+        right.plot(*inception, "s--", color="C1", markersize=3, label="IS")
+        right.set_ylabel("IS", color="C1")
     handles = [h for axes in shown for h in axes.get_legend_handles_labels()[0]]
-    top.legend(handles=handles, loc="best", fontsize=8, framealpha=0.8)
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{name} during training{f' ({note})' if note else ''}", fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # the legend below, off the curves
     with atomic_path(Path(path)) as partial:
         fig.savefig(partial, format="png")
     plt.close(fig)
