@@ -402,6 +402,7 @@ def test_dry_run_builds_the_exact_folder(tiny_run, tmp_path):
         "discriminator.safetensors",
         "model.safetensors",
         "samples.png",
+        "training_curve.png",
     ]
 
     config = json.loads((out / CONFIG_FILE).read_text())
@@ -523,6 +524,7 @@ def test_publish_ship_copies_the_generator_into_the_package(tiny_run, tmp_path, 
         "config.json",
         "model.safetensors",
         "samples.png",
+        "training_curve.png",
     ]
     entry = catalog.get_entry("selfmod-sndcgan-synthetic")
     assert entry.status == "shipped" and entry.is_shipped_here and entry.revision is None

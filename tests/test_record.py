@@ -5,7 +5,9 @@ records: tests/test_study_runner.py.)"""
 
 from __future__ import annotations
 
+import shlex
 import socket
+import sys
 import time
 
 from trainer_process import start_training, train_here, wait_for
@@ -27,6 +29,7 @@ def test_a_finished_run_records_how_it_ran(tmp_path):
         "code": code_version(),
         "host": socket.gethostname(),
         "cpu": cpu_name(),
+        "command": shlex.join(sys.orig_argv),  # this process's: the test trains in it
         "started": record["started"],
         "device": "cpu",
         "precision": "no",

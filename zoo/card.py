@@ -1,17 +1,25 @@
 """Model cards (``README.md``) for checkpoint folders, with huggingface_hub's ModelCard tools:
 a YAML header with a model-index of the evaluation metrics, then the paper, how to load and
-sample the model, its architecture, metrics and the gin config that trained it."""
+sample the model, its architecture, metrics, the evaluation protocol and the training record with
+its curve (from the run folder's records, :mod:`zoo.card_sections`) and the gin config that
+trained it."""
 
 from __future__ import annotations
 
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 import registry
+from zoo.card_sections import METRICS, fmt, protocol_section, record_section
+from zoo.curve import CURVE_FILE
+from zoo.model_folder import CARD_FILE, SAMPLES_FILE
+
+if TYPE_CHECKING:
+    from zoo.run_facts import RunFacts
 
 __all__ = ["CITATION", "build_card", "write_card"]
 
@@ -28,13 +36,6 @@ _DATASET_NAMES = {
     "lsun_bedroom128": "LSUN Bedroom 128x128",
     "imagenet128": "ImageNet 128x128",
     "fashion_mnist": "Fashion-MNIST",
-}
-_METRICS = {  # metrics key -> (model-index metric type, pretty name)
-    "fid": ("fid", "FID"),
-    "is": ("inception_score", "Inception Score"),
-    "kid": ("kid", "KID"),
-    "prd_f8": ("prd_f8", "PRD F8 (recall)"),
-    "prd_f1_8": ("prd_f1_8", "PRD F1/8 (precision)"),
 }
 _TASK = "unconditional-image-generation"
 
@@ -93,6 +94,14 @@ training or fine-tune; it is not needed for sampling.
 {% endif %}
 {% else %}
 No evaluation metrics were recorded for this checkpoint.
+{% endif %}{% if protocol %}
+## Evaluation protocol
+
+{{ protocol }}
+{% endif %}{% if record %}
+## Training record
+
+{{ record }}
 {% endif %}
 ## Training
 
@@ -133,7 +142,7 @@ def _eval_results(config: dict[str, Any], dataset: str) -> list[EvalResult]:
             metric_value=float(config["metrics"][key]),
             metric_name=pretty + suffix,
         )
-        for key, (metric_type, pretty) in _METRICS.items()
+        for key, (metric_type, pretty, _) in METRICS.items()
         if isinstance(config.get("metrics", {}).get(key), int | float)
     ]
 
@@ -147,9 +156,17 @@ def _description(config: dict[str, Any], dataset: str | None) -> str:
 
 
 def build_card(
-    config: dict[str, Any], *, name: str, repo_id: str | None = None, samples: str | None = None
+    config: dict[str, Any],
+    *,
+    name: str,
+    repo_id: str | None = None,
+    samples: str | None = None,
+    facts: RunFacts | None = None,
+    curve: str | None = None,
 ) -> ModelCard:
-    """The model card of a checkpoint folder described by ``config`` (its config.json)."""
+    """The model card of a checkpoint folder described by ``config`` (its config.json); with
+    its run folder's ``facts``, the evaluation protocol and the training record (``curve``: the
+    training curve's file name, shown there)."""
     dataset = config.get("dataset")
     results = _eval_results(config, dataset) if dataset else []
     data = ModelCardData(
@@ -158,7 +175,7 @@ def build_card(
         pipeline_tag=_TASK,
         tags=["gan", "self-modulation", "pytorch", config["architecture"]],
         datasets=[_hub_dataset_id(dataset)] if dataset else None,
-        metrics=[_METRICS[r][0] for r in _METRICS if r in config.get("metrics", {})] or None,
+        metrics=[METRICS[r][0] for r in METRICS if r in config.get("metrics", {})] or None,
         model_name=name,
         eval_results=results or None,
     )
@@ -177,22 +194,29 @@ def build_card(
         architecture=config["architecture"],
         model_args=json.dumps(config["model_args"], indent=2),
         discriminator=discriminator["architecture"] if discriminator else None,
-        metric_rows=[
-            (k, f"{v:.4g}" if isinstance(v, float) else v)
-            for k, v in config.get("metrics", {}).items()
-        ],
+        metric_rows=[(k, fmt(v)) for k, v in config.get("metrics", {}).items()],
         extractor=config.get("eval_extractor"),
+        protocol=protocol_section(facts, _DATASET_NAMES.get(dataset, dataset)) if facts else None,
+        record=record_section(facts, curve) if facts else None,
         gin_config=config.get("gin_config", "").strip(),
         citation=CITATION,
     )
 
 
 def write_card(
-    directory: str | Path, config: dict[str, Any], *, name: str, repo_id: str | None = None
+    directory: str | Path,
+    config: dict[str, Any],
+    *,
+    name: str,
+    repo_id: str | None = None,
+    facts: RunFacts | None = None,
 ) -> Path:
-    """Write ``README.md`` into ``directory``; links ``samples.png`` when it is there."""
+    """Write ``README.md`` into ``directory``; links ``samples.png`` and the training curve
+    when they are there."""
     directory = Path(directory)
-    samples = "samples.png" if (directory / "samples.png").is_file() else None
-    path = directory / "README.md"
-    build_card(config, name=name, repo_id=repo_id, samples=samples).save(path)
+    samples = SAMPLES_FILE if (directory / SAMPLES_FILE).is_file() else None
+    curve = CURVE_FILE if (directory / CURVE_FILE).is_file() else None
+    path = directory / CARD_FILE
+    card = build_card(config, name=name, repo_id=repo_id, samples=samples, facts=facts, curve=curve)
+    card.save(path)
     return path

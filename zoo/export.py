@@ -5,7 +5,9 @@ The trainer writes ``RUN/best`` and ``RUN/final`` as model folders already
 never published), writes it into ``OUT`` with ``RUN/config.gin`` through the same
 :func:`~zoo.model_folder.save_pretrained` (optionally without the discriminator), and adds what
 publishing needs: ``samples.png``, an 8x8 grid drawn from the generator as it loads back from
-``OUT``, and ``README.md``, the model card.
+``OUT``, ``training_curve.png``, the run's evaluations against the step (when it evaluated), and
+``README.md``, the model card, which states the evaluation protocol and the training record from
+the run folder's own records (:mod:`zoo.run_facts`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.card import write_card
+from zoo.curve import CURVE_FILE, plot_curve
 from zoo.errors import CheckpointError
 from zoo.model_folder import (
     CARD_FILE,
@@ -26,13 +29,17 @@ from zoo.model_folder import (
     read_config,
     save_pretrained,
 )
+from zoo.run_facts import RunFacts, read_run_facts
 from zoo.sampling import sample_grid
 
 __all__ = ["EXPORTED_FILES", "SHIPPED_FILES", "export_run"]
 
-EXPORTED_FILES = (MODEL_FILE, DISCRIMINATOR_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE)
-SHIPPED_FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE)
-"""What goes into ``zoo/pretrained/<name>/`` (no discriminator: sampling does not need it)."""
+EXPORTED_FILES = (
+    MODEL_FILE, DISCRIMINATOR_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE, CURVE_FILE
+)  # fmt: skip
+SHIPPED_FILES = (MODEL_FILE, CONFIG_FILE, CARD_FILE, SAMPLES_FILE, CURVE_FILE)
+"""What goes into ``zoo/pretrained/<name>/`` (no discriminator: sampling does not need it);
+the curve only when the run evaluated."""
 
 
 def _source(run_dir: Path, which: str) -> Path:
@@ -90,5 +97,16 @@ def export_run(
     exported = load_generator(out_dir, "Export again.")  # the samples prove the folder loads
     sample_grid(exported, out_dir / SAMPLES_FILE, n=64, seed=0, nrow=8)
     config = read_config(out_dir)
-    write_card(out_dir, config, name=name or out_dir.name, repo_id=repo_id)
+    facts = read_run_facts(run_dir, which, config)
+    _plot(facts, out_dir / CURVE_FILE, config.get("eval_extractor"))
+    write_card(out_dir, config, name=name or out_dir.name, repo_id=repo_id, facts=facts)
     return config
+
+
+def _plot(facts: RunFacts, path: Path, extractor: str | None) -> None:
+    """The training curve of the run's evaluations (none without them)."""
+    metric = facts.settings["best_metric"]
+    if any(metric in h for h in facts.history):
+        best = facts.best
+        note = f"{extractor} features" if extractor else ""
+        plot_curve(facts.history, path, metric=metric, best_step=best and best["step"], note=note)

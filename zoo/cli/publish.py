@@ -7,7 +7,8 @@
 
 The run's best (or final) generator and discriminator are exported into a checkpoint folder
 (model.safetensors, discriminator.safetensors, config.json with the run's gin config and
-metrics, README.md model card, samples.png), uploaded in one commit (create_repo +
+metrics, README.md model card with the evaluation protocol and training record, samples.png,
+training_curve.png), uploaded in one commit (create_repo +
 upload_folder) and the catalog entry (zoo/catalog.json) gets the repo id, the commit sha to pin
 and the sha256 of model.safetensors. ``--dry-run`` builds the same folder without uploading and
 marks the entry "unpublished" (or "shipped" with --ship). Uploading needs `hf auth login`.
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 from zoo import catalog, hub
+from zoo.curve import CURVE_FILE
 from zoo.errors import ZooError, one_line
 from zoo.export import SHIPPED_FILES, export_run
 from zoo.model_folder import MODEL_FILE, sha256_file
@@ -82,7 +84,8 @@ def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntr
             shutil.rmtree(shipped)
         shipped.mkdir(parents=True)
         for filename in SHIPPED_FILES:
-            shutil.copy2(out / filename, shipped / filename)
+            if filename != CURVE_FILE or (out / filename).is_file():  # a run that evaluated
+                shutil.copy2(out / filename, shipped / filename)
         print(f"shipped in {shipped}")
     status = "shipped" if args.ship else "published" if revision else "unpublished"
     entry = catalog.update_entry(

@@ -5,7 +5,8 @@ a run's state from one small file::
     {"status": "running", "step": 1200, "steps": 3000, "elapsed_s": 1834.25,
      "precision": "no", "error": null, "started": "...", "updated": "...",
      "sessions": [{"code": "<git commit>[+dirty]", "host": "...", "cpu": "...",
-                   "device": "cpu", "precision": "no", "from_step": 0, "started": "..."}]}
+                   "command": "python scripts/train.py --gin ...", "started": "...",
+                   "device": "cpu", "precision": "no", "from_step": 0}]}
 
 ``status`` is ``running`` while the trainer runs; ``finished`` once ``final/`` is written (a
 run ended early by ``train.plateau_stop`` also has ``"plateau": {"step": ..., "best_step":
@@ -15,17 +16,21 @@ TrainingDiverged`, or another error the process can still write after); ``stoppe
 SIGINT / SIGTERM (:class:`~zoo.training.stopping.TrainingStopped`, or a second signal). A
 process killed outright (kill -9, a lost machine) leaves ``running``. ``elapsed_s`` is the
 wall time of every session together (each resume adds one to ``sessions``, with the code
-version it ran and its resolved precision); the main process writes the file atomically
-(:func:`zoo.writing.atomic_path`) when a session starts, at every step that logs, samples,
-evaluates or checkpoints, and at the end, so a kill loses at most the time since then.
+version it ran, its process's command line as typed, ``sys.orig_argv``: under ``accelerate
+launch``, the command accelerate started, and its resolved precision); the main process writes
+the file atomically (:func:`zoo.writing.atomic_path`) when a session starts, at every step that
+logs, samples, evaluates or checkpoints, and at the end, so a kill loses at most the time since
+then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import socket
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -98,7 +103,10 @@ class RunRecord:
 
     def __enter__(self) -> RunRecord:
         session = {"code": code_version() if self.writes else None, "host": socket.gethostname()}
-        self.record["sessions"].append({**session, "cpu": cpu_name(), "started": _now()})
+        command = shlex.join(sys.orig_argv)
+        self.record["sessions"].append(
+            {**session, "cpu": cpu_name(), "command": command, "started": _now()}
+        )
         self._write()
         return self
 

@@ -1,0 +1,188 @@
+"""The model card's evaluation protocol and training record (zoo/card_sections.py, from the run
+folder's records: zoo/run_facts.py) and the training curve (zoo/curve.py), on real tiny runs
+exported as scripts/publish.py exports them (zoo/export.py)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+import zoo.evaluation
+from zoo.card_sections import METRICS, fmt
+from zoo.curve import CURVE_FILE
+from zoo.export import export_run
+from zoo.model_folder import CARD_FILE, CONFIG_FILE
+from zoo.run_facts import reference_size, run_settings
+from zoo.training.checkpoints import STATE_FILE, latest
+from zoo.training.record import STATUS_FILE, code_version
+
+BINDINGS = {
+    "train.dataset": "@dataset.synthetic",
+    "dataset.synthetic.num_samples": "64",
+    "dataset.synthetic.channels": "1",
+    "train.batch_size": "8",
+    "train.tracker": "None",
+    "train.progress": "False",
+    "train.generator": "@generator.sndcgan32",
+    "train.discriminator": "@discriminator.sndcgan32",
+    "generator.sndcgan32.norm": "@norm.sbn",
+    "generator.sndcgan32.width": "0.0625",
+    "discriminator.sndcgan32.width": "0.0625",
+    "train.seed": "3",
+    "train.checkpoint_every": "2",
+}
+
+
+def _train(root: Path, **bindings: str) -> Path:
+    """A real run on the synthetic dataset, on one thread; its folder."""
+    from zoo.training import train
+
+    threads, stats_dir = torch.get_num_threads(), zoo.evaluation.DEFAULT_CACHE_DIR
+    torch.set_num_threads(1)
+    zoo.evaluation.DEFAULT_CACHE_DIR = root / "stats"  # the real-data statistics stay here
+    all_bindings = {**BINDINGS, "train.output_dir": f"'{root / 'run'}'", **bindings}
+    try:
+        train(gin_config=zoo.parse(bindings=[f"{k} = {v}" for k, v in all_bindings.items()]))
+    finally:
+        zoo.evaluation.DEFAULT_CACHE_DIR = stats_dir
+        torch.set_num_threads(threads)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory):
+    """6 steps evaluated every 2 (FID, IS, PRD on 40 samples, the Fashion-MNIST classifier),
+    with EMA; plateau_stop set but never reached (plateau_min_steps)."""
+    return _train(
+        tmp_path_factory.mktemp("evaluated"),
+        **{
+            "train.steps": "6",
+            "train.eval_every": "2",
+            "train.eval_metrics": "['fid', 'is', 'prd']",
+            "train.eval_num_samples": "40",
+            "train.eval_extractor": "'fashion_classifier'",
+            "train.ema_decay": "0.9",
+            "train.plateau_stop": "0.5",
+            "train.plateau_min_steps": "100",
+        },
+    )
+
+
+def _history(run: Path) -> list[dict]:
+    return json.loads((latest(run / "checkpoints") / STATE_FILE).read_text())["history"]
+
+
+def _curve_rows(card: str) -> dict[str, list[str]]:
+    """The curve table of a card: step cell -> the metric cells."""
+    table = card.split("Every evaluation of the run")[1].split("\n\n")[1]
+    rows = [line.strip("|").split(" | ") for line in table.splitlines()[2:]]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_the_card_states_the_protocol_and_the_record_from_the_run(evaluated_run, tmp_path):
+    export_run(evaluated_run, tmp_path / "out", name="selfmod-tiny")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    history = _history(evaluated_run)
+    best = min(history, key=lambda h: h["fid"])
+    best_config = json.loads((evaluated_run / "best" / CONFIG_FILE).read_text())
+    assert [h["step"] for h in history] == [2, 4, 6]
+    assert best_config["metrics"]["step"] == best["step"]
+    (session,) = json.loads((evaluated_run / STATUS_FILE).read_text())["sessions"]
+    command = shlex.join(sys.orig_argv)  # the run trained in this process
+    assert session["command"] == command and session["code"] == code_version()
+    for text in (
+        "## Evaluation protocol",
+        "`fashion_classifier`",
+        "not comparable with Inception FIDs",
+        "**Generated samples:** 40 (`train.eval_num_samples`)",
+        "the `test` split of synthetic (`train.eval_split`), 64 images; 40 of them compared",
+        "FID, IS, PRD (`train.eval_metrics`), every 2 steps",
+        f"`best/`, the best of 3 evaluations by FID (`train.best_metric`), at step {best['step']}",
+        "**Seed:** 3 (`train.seed`)",
+        "yes, decay 0.9 (`train.ema_decay`)",
+        "## Training record",
+        f"- **Command:** `{command}`",
+        f"`{code_version()}`",
+        "- **Steps trained:** all 6 (`train.steps`), finished.",
+        "over 1 session(s)",
+        f"![FID against step]({CURVE_FILE})",
+        "## Training\n",  # the sections that were there stay
+        "train.seed = 3",
+    ):
+        assert text in card, text
+    rows = _curve_rows(card)
+    assert list(rows) == [f"{h['step']}{' (best)' if h is best else ''}" for h in history]
+    for h, cells in zip(history, rows.values(), strict=True):
+        assert cells == [fmt(h[key]) for key in METRICS if key in h]  # FID, IS, F8, F1/8
+
+    with Image.open(tmp_path / "out" / CURVE_FILE) as image:
+        assert image.format == "PNG" and image.size == (600, 340)
+    assert (tmp_path / "out" / CURVE_FILE).stat().st_size < 60_000
+
+
+def test_a_final_export_says_so_with_its_step(evaluated_run, tmp_path):
+    export_run(evaluated_run, tmp_path / "out", which="final")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    assert "**Shipped weights:** `final/`, the weights at the end of training (step 6)" in card
+
+
+def test_a_plateau_and_resumed_sessions_are_stated(evaluated_run, tmp_path):
+    """A record as the trainer writes it for a run ended by train.plateau_stop and resumed
+    once (zoo/training/record.py's format)."""
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    record = json.loads((run / STATUS_FILE).read_text())
+    first = record["sessions"][0]
+    record["sessions"].append({**first, "from_step": 4, "command": "python resume.py"})
+    record.update(step=4, plateau={"step": 4, "best_step": 2}, elapsed_s=3725.0)
+    (run / STATUS_FILE).write_text(json.dumps(record))
+    export_run(run, tmp_path / "out")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    for text in (
+        "4 of `train.steps = 6`: ended on a plateau, no evaluation better than step 2's over "
+        "the last 50% of the run (`train.plateau_stop`)",
+        "**Command:** one per session, below",
+        "| 2 | 4 |",
+        "`python resume.py`",
+        "1 h 02 min (`elapsed_s` 3725.0) over 2 session(s)",
+    ):
+        assert text in card, text
+
+
+def test_an_older_run_without_a_record_still_exports(evaluated_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run, ignore=shutil.ignore_patterns(STATUS_FILE))
+    export_run(run, tmp_path / "out")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    assert "The run's record (`status.json`) is missing" in card
+    assert "commit, machine, steps trained and wall time are unknown" in card
+    assert "## Evaluation protocol" in card and (tmp_path / "out" / CURVE_FILE).is_file()
+
+
+def test_a_run_that_never_evaluated_has_no_curve(tmp_path):
+    run = _train(tmp_path, **{"train.steps": "2", "train.eval_metrics": "[]"})
+    export_run(run, tmp_path / "out", which="final")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    assert not (tmp_path / "out" / CURVE_FILE).exists()
+    assert "No evaluation history was found" in card and "![FID" not in card
+    assert "**Metrics:** none: the run was not evaluated" in card
+    assert "Feature extractor" not in card
+
+
+def test_settings_and_reference_size_come_from_the_gin_config():
+    config = "SEED = 5\ntrain.seed = %SEED\ntrain.dataset = @dataset.synthetic\n"
+    settings = run_settings(config)
+    assert (settings["seed"], settings["dataset"]) == (5, "synthetic")
+    assert (settings["eval_split"], settings["ema_decay"]) == ("test", 0.0)  # the defaults
+    bound = "dataset.synthetic.num_samples = 48\n"
+    assert reference_size(bound, "synthetic", "test") == 48
+    assert reference_size("", "synthetic", "test") == 256  # the factory's default
+    assert reference_size("", "no_such_dataset", "test") is None
