@@ -96,7 +96,7 @@ def test_the_card_states_the_protocol_and_the_record_from_the_run(evaluated_run,
     assert [h["step"] for h in history] == [2, 4, 6]
     assert best_config["metrics"]["step"] == best["step"]
     (session,) = json.loads((evaluated_run / STATUS_FILE).read_text())["sessions"]
-    command = shlex.join(sys.orig_argv)  # the run trained in this process
+    command = shlex.join(["python", *sys.orig_argv[1:]])  # the run trained in this process
     assert session["command"] == command and session["code"] == code_version()
     for text in (
         "## Evaluation protocol",

@@ -29,7 +29,7 @@ def test_a_finished_run_records_how_it_ran(tmp_path):
         "code": code_version(),
         "host": socket.gethostname(),
         "cpu": cpu_name(),
-        "command": shlex.join(sys.orig_argv),  # this process's: the test trains in it
+        "command": shlex.join(["python", *sys.orig_argv[1:]]),  # this process's (pytest's)
         "started": record["started"],
         "device": "cpu",
         "precision": "no",

@@ -16,8 +16,9 @@ TrainingDiverged`, or another error the process can still write after); ``stoppe
 SIGINT / SIGTERM (:class:`~zoo.training.stopping.TrainingStopped`, or a second signal). A
 process killed outright (kill -9, a lost machine) leaves ``running``. ``elapsed_s`` is the
 wall time of every session together (each resume adds one to ``sessions``, with the code
-version it ran, its process's command line as typed, ``sys.orig_argv``: under ``accelerate
-launch``, the command accelerate started, and its resolved precision); the main process writes
+version it ran, its process's command line, ``sys.orig_argv`` with this interpreter written
+``python`` (under ``accelerate launch``, the command accelerate started), and its resolved
+precision); the main process writes
 the file atomically (:func:`zoo.writing.atomic_path`) when a session starts, at every step that
 logs, samples, evaluates or checkpoints, and at the end, so a kill loses at most the time since
 then.
@@ -77,6 +78,13 @@ def code_version() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def _portable(argv: list[str]) -> list[str]:
+    """The command line with this interpreter's path written ``python`` (rerunnable elsewhere)."""
+    if argv and Path(argv[0]).resolve() == Path(sys.executable).resolve():
+        return ["python", *argv[1:]]
+    return argv
+
+
 def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -103,7 +111,7 @@ class RunRecord:
 
     def __enter__(self) -> RunRecord:
         session = {"code": code_version() if self.writes else None, "host": socket.gethostname()}
-        command = shlex.join(sys.orig_argv)
+        command = shlex.join(_portable(sys.orig_argv))
         self.record["sessions"].append(
             {**session, "cpu": cpu_name(), "command": command, "started": _now()}
         )
