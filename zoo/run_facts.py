@@ -24,6 +24,7 @@ import registry
 from zoo.config import Macro, Reference, read_bindings
 from zoo.train_settings import TrainSettings
 from zoo.training.checkpoints import STATE_FILE, latest
+from zoo.training.hooks import best_evaluation
 from zoo.training.record import read_record
 
 __all__ = ["RunFacts", "read_run_facts", "reference_size", "run_settings"]
@@ -49,9 +50,7 @@ class RunFacts:
     def best(self) -> dict[str, Any] | None:
         """The best evaluation of the history by ``train.best_metric`` (the one ``best/``
         holds), None without evaluations."""
-        metric = self.settings["best_metric"]
-        scored = [h for h in self.history if isinstance(h.get(metric), int | float)]
-        return min(scored, key=lambda h: h[metric]) if scored else None
+        return best_evaluation(self.history, self.settings["best_metric"])
 
 
 def _plain(value: Any, bindings: dict[str, Any]) -> Any:

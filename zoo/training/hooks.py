@@ -20,11 +20,18 @@ from zoo.training import checkpoints
 from zoo.training.record import RunRecord
 from zoo.writing import guarded_write, replace_folder
 
-__all__ = ["Hooks", "LossMonitor", "TrainingDiverged", "due"]
+__all__ = ["Hooks", "LossMonitor", "TrainingDiverged", "best_evaluation", "due"]
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite."""
+
+
+def best_evaluation(history: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The evaluation with the lowest ``metric`` (the first of equals: the one ``best/``
+    holds), None without a scored one."""
+    scored = [h for h in history if isinstance(h.get(metric), int | float)]
+    return min(scored, key=lambda h: h[metric]) if scored else None
 
 
 def due(done: int, every: int, steps: int) -> bool:
@@ -173,7 +180,7 @@ class Hooks:
         s, history = self.settings, self.state["history"]
         if not (s.plateau_stop and history and history[-1]["step"] == done):
             return None
-        best = min(history, key=lambda metrics: metrics[s.best_metric])["step"]
+        best = best_evaluation(history, s.best_metric)["step"]
         plateaued = done >= s.plateau_min_steps and best <= (1 - s.plateau_stop) * done
         return best if plateaued else None
 
