@@ -534,6 +534,47 @@ def test_publish_ship_copies_the_generator_into_the_package(tiny_run, tmp_path, 
     assert G.sample(2, seed=0).shape == (2, 1, 32, 32)
 
 
+def test_float16_weights_halve_the_file_and_record_how_far_the_samples_move(tiny_run, tmp_path):
+    from safetensors.torch import load_file
+
+    name = "selfmod-sndcgan-half"
+    half, full = tmp_path / "half", tmp_path / "full"
+    common = ["--repo-id", f"selfmod-zoo/{name}", "--dry-run", "--no-discriminator"]
+    assert publish.main([str(tiny_run), *common, "--out", str(full)]) == 0
+    argv = [str(tiny_run), *common, "--out", str(half), "--weights-dtype", "float16", "--ship"]
+    assert publish.main(argv) == 0
+
+    tensors = load_file(str(half / MODEL_FILE))
+    assert {t.dtype for t in tensors.values()} == {torch.float16, torch.int64}  # BN's counters
+    assert (half / MODEL_FILE).stat().st_size < 0.6 * (full / MODEL_FILE).stat().st_size
+    assert catalog.get_entry(name).sha256 == sha256_file(half / MODEL_FILE)
+
+    trained, shipped = zoo.load(tiny_run / "best"), zoo.load(name)
+    for (key, value), loaded in zip(
+        trained.state_dict().items(), shipped.state_dict().values(), strict=True
+    ):
+        assert loaded.dtype == value.dtype, key  # loads into the float32 model
+        assert torch.equal(loaded, value.half().to(value.dtype)), key
+    moved = (shipped.sample(1000, seed=0) - trained.sample(1000, seed=0)).abs().max().item()
+    weights = json.loads((half / CONFIG_FILE).read_text())["weights"]
+    assert weights["dtype"] == "float16" and weights["trained_dtype"] == "float32"
+    assert weights["samples_compared"] == 1000
+    assert weights["max_abs_difference"] == pytest.approx(moved) and 0 < moved < 0.05
+    assert 0 <= weights["pixel_values_changed"] < 0.5
+    card = (catalog.PRETRAINED_DIR / name / "README.md").read_text()
+    assert "stored in float16, rounded from the float32" in card
+    assert f"no pixel moves by more than\n{moved:.3g} in [-1, 1]" in card
+    assert "weights" not in json.loads((full / CONFIG_FILE).read_text())
+
+
+def test_an_unknown_weights_dtype_is_refused(tiny_run, tmp_path):
+    from zoo.export import export_run
+
+    with pytest.raises(ValueError, match="'int8' is not one of float32, float16, bfloat16"):
+        export_run(tiny_run, tmp_path / "out", weights_dtype="int8")
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
 def test_publish_refuses_a_run_without_best(tmp_path, capsys):
     (tmp_path / "run" / "final").mkdir(parents=True)
     assert publish.main([str(tmp_path / "run"), "--repo-id", "o/x", "--dry-run"]) == 1

@@ -4,6 +4,7 @@
     python scripts/publish.py runs/quickstart --repo-id ORG/NAME --from final --dry-run
     python scripts/publish.py runs/quickstart --repo-id selfmod-zoo/selfmod-sndcgan-fashion_mnist \\
         --ship --dry-run         # ship the weights inside the package (zoo/pretrained/<name>/)
+    python scripts/publish.py RUN --repo-id ORG/NAME --weights-dtype float16   # half the size
 
 The run's best (or final) generator and discriminator are exported into a checkpoint folder
 (model.safetensors, discriminator.safetensors, config.json with the run's gin config and
@@ -25,7 +26,7 @@ from pathlib import Path
 from zoo import catalog, hub
 from zoo.curve import CURVE_FILE
 from zoo.errors import ZooError, one_line
-from zoo.export import SHIPPED_FILES, export_run
+from zoo.export import SHIPPED_FILES, WEIGHT_DTYPES, export_run
 from zoo.model_folder import MODEL_FILE, sha256_file
 
 
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-discriminator", action="store_true", help="leave discriminator.safetensors out"
     )
+    parser.add_argument(
+        "--weights-dtype",
+        choices=tuple(WEIGHT_DTYPES),
+        default="float32",
+        help="store the generator's weights in this precision (float16 halves the download; "
+        "the model card states how far the samples move)",
+    )
     parser.add_argument("--catalog", type=Path, help="catalog file (default: zoo/catalog.json)")
     return parser
 
@@ -72,6 +80,7 @@ def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntr
         name=name,
         repo_id=args.repo_id,
         discriminator=not args.no_discriminator,
+        weights_dtype=args.weights_dtype,
     )
     print(f"exported {args.run_dir / args.which} -> {out}")
     revision = None
