@@ -13,14 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
+import registry
 import zoo
 import zoo.evaluation
 from zoo.card_sections import METRICS, fmt
 from zoo.curve import CURVE_FILE
+from zoo.errors import ConfigError
 from zoo.export import export_run
 from zoo.model_folder import CARD_FILE, CONFIG_FILE
 from zoo.run_facts import reference_size, run_settings
+from zoo.train_settings import TrainSettings
 from zoo.training.checkpoints import STATE_FILE, latest
 from zoo.training.record import STATUS_FILE, code_version
 
@@ -57,23 +61,23 @@ def _train(root: Path, **bindings: str) -> Path:
     return root / "run"
 
 
+EVALUATED = {
+    "train.steps": "6",
+    "train.eval_every": "2",
+    "train.eval_metrics": "['fid', 'is', 'prd']",
+    "train.eval_num_samples": "40",
+    "train.eval_extractor": "'fashion_classifier'",
+    "train.ema_decay": "0.9",
+    "train.plateau_stop": "0.5",
+    "train.plateau_min_steps": "100",
+}
+
+
 @pytest.fixture(scope="module")
 def evaluated_run(tmp_path_factory):
     """6 steps evaluated every 2 (FID, IS, PRD on 40 samples, the Fashion-MNIST classifier),
     with EMA; plateau_stop set but never reached (plateau_min_steps)."""
-    return _train(
-        tmp_path_factory.mktemp("evaluated"),
-        **{
-            "train.steps": "6",
-            "train.eval_every": "2",
-            "train.eval_metrics": "['fid', 'is', 'prd']",
-            "train.eval_num_samples": "40",
-            "train.eval_extractor": "'fashion_classifier'",
-            "train.ema_decay": "0.9",
-            "train.plateau_stop": "0.5",
-            "train.plateau_min_steps": "100",
-        },
-    )
+    return _train(tmp_path_factory.mktemp("evaluated"), **EVALUATED)
 
 
 def _history(run: Path) -> list[dict]:
@@ -186,3 +190,48 @@ def test_settings_and_reference_size_come_from_the_gin_config():
     assert reference_size(bound, "synthetic", "test") == 48
     assert reference_size("", "synthetic", "test") == 256  # the factory's default
     assert reference_size("", "no_such_dataset", "test") is None
+
+
+def _raw_fid(checkpoint: Path, root: Path) -> float:
+    """FID of the raw (not averaged) G saved in a training checkpoint, evaluated here as the
+    trainer evaluates (40 samples of the synthetic test split, the classifier, seed 0)."""
+    G = registry.get("generator", "sndcgan32")(norm="sbn", width=0.0625, channels=1)
+    G.load_state_dict(load_file(str(checkpoint / "model.safetensors")))  # accelerate's first model
+    data = registry.get("dataset", "synthetic")(num_samples=64, channels=1, split="test")
+    result = zoo.evaluation.evaluate(
+        G.eval(), data, metrics=["fid"], num_samples=40, extractor="fashion_classifier",
+        cache_dir=root / "stats", progress=False,
+    )  # fmt: skip
+    return result["fid"]
+
+
+def test_the_raw_generator_is_evaluated_beside_its_ema_without_changing_training(
+    evaluated_run, tmp_path
+):
+    run = _train(tmp_path, **EVALUATED, **{"train.eval_raw_generator": "True"})
+    history, plain = _history(run), _history(evaluated_run)
+    last = latest(run / "checkpoints")
+    assert last.name == "step_00000006"
+    for name in ("model.safetensors", "model_1.safetensors", "ema_generator.safetensors"):
+        ours, theirs = (
+            load_file(str(last / name)),
+            load_file(str(latest(evaluated_run / "checkpoints") / name)),
+        )
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert [{k: v for k, v in h.items() if not k.startswith("raw_")} for h in history] == plain
+    assert all({"raw_fid", "raw_is", "raw_prd_f8"} <= set(h) for h in history)
+    assert any(h["raw_fid"] != h["fid"] for h in history)  # EMA (0.9) is not G
+    assert history[-1]["raw_fid"] == pytest.approx(_raw_fid(last, tmp_path), rel=1e-9)
+
+    export_run(run, tmp_path / "out")
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    assert "G's own weights evaluated too (`train.eval_raw_generator`" in card
+    rows = _curve_rows(card)
+    assert [cells[-1] for cells in rows.values()] == [fmt(h["raw_fid"]) for h in history]
+
+
+def test_the_raw_generator_needs_an_ema():
+    with pytest.raises(
+        ConfigError, match=r"train.eval_raw_generator = True .* train.ema_decay = 0"
+    ):
+        TrainSettings(dataset=None, generator=None, discriminator=None, eval_raw_generator=True)

@@ -57,12 +57,14 @@ def protocol_section(facts: RunFacts, dataset: str) -> str:
     extractor = s["eval_extractor"]
     metrics = ", ".join(m.upper() for m in s["eval_metrics"])
     every = s["eval_every"]
-    ema = (
-        f"yes, decay {s['ema_decay']} (`train.ema_decay`): the evaluations, the samples and "
-        f"these weights are the average of G's weights"
-        if s["ema_decay"]
-        else "no (`train.ema_decay = 0`): the trained weights themselves"
-    )
+    ema = "no (`train.ema_decay = 0`): the trained weights themselves"
+    if s["ema_decay"]:
+        ema = (
+            f"yes, decay {s['ema_decay']} (`train.ema_decay`): the evaluations, the samples "
+            f"and these weights are the average of G's weights"
+        )
+    if s["eval_raw_generator"]:
+        ema += "; G's own weights evaluated too (`train.eval_raw_generator`: FID without EMA)"
     evaluation = [
         f"- **Feature extractor:** {_EXTRACTORS.get(extractor, f'`{extractor}`')}.",
         f"- **Generated samples:** {s['eval_num_samples']} (`train.eval_num_samples`), "
@@ -140,10 +142,13 @@ def _record_lines(facts: RunFacts) -> list[str]:
 
 
 def _curve_table(facts: RunFacts) -> list[str]:
-    keys = [k for k in METRICS if any(isinstance(h.get(k), int | float) for h in facts.history)]
+    """One row per evaluation: the metrics measured, and G's own FID beside its EMA's
+    (``raw_fid``, ``train.eval_raw_generator``)."""
+    names = {k: v[2] for k, v in METRICS.items()} | {"raw_fid": "FID without EMA"}
+    keys = [k for k in names if any(isinstance(h.get(k), int | float) for h in facts.history)]
     best = facts.best
     rows = [
-        f"| step | {' | '.join(METRICS[k][2] for k in keys)} |",
+        f"| step | {' | '.join(names[k] for k in keys)} |",
         f"|---|{'---|' * len(keys)}",
     ]
     for h in facts.history:

@@ -1,5 +1,6 @@
 """A run's training curve as a small PNG for its model card (matplotlib, Agg): FID against
-the generator step, IS on a second axis when it was measured, the best evaluation marked."""
+the generator step (beside G's own weights' FID when an EMA run measured both), IS on a second
+axis when it was measured, the best evaluation marked."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def plot_curve(
     best_step: int | None = None,
     note: str = "",
 ) -> Path:
-    """Plot ``metric`` (lower is better) of every evaluation in ``history`` against its step,
-    and IS on the right axis when the history has it; mark ``best_step``. ``note`` (the
+    """Plot ``metric`` (lower is better) of every evaluation in ``history`` against its step
+    (and ``raw_<metric>``, G's own weights beside their EMA, when the history has it), and IS
+    on the right axis when the history has it; mark ``best_step``. ``note`` (the
     feature extractor, say) goes into the title. Written atomically to ``path``."""
     steps, values = _series(history, metric)
     if not steps:
@@ -45,6 +47,8 @@ def plot_curve(
     fig, ax = plt.subplots(figsize=(6, 3.4), dpi=100)
     name = _NAMES.get(metric, metric)
     ax.plot(steps, values, "o-", color="C0", markersize=3, label=name)
+    if (raw := _series(history, f"raw_{metric}"))[0]:  # train.eval_raw_generator
+        ax.plot(*raw, "o:", color="C2", markersize=3, label=f"{name} of G without EMA")
     ax.set_xlabel("generator step")
     ax.set_ylabel(name, color="C0")
     if best_step in steps:

@@ -16,6 +16,9 @@ evaluates only at the end (and not at all when ``eval_metrics`` is empty); likew
 where none of the evaluations over that last fraction of the steps done improved on the best
 (``best_metric``), once ``plateau_min_steps`` are done: 0.2 trains until the curve shows a
 plateau over the last 20% of the run (:meth:`zoo.training.hooks.Hooks.plateau_at`).
+With ``ema_decay > 0`` the EMA of G's weights is sampled, evaluated and saved;
+``eval_raw_generator`` also evaluates G's own weights at every evaluation (history keys
+``raw_<metric>``, drawn on the training curve): EMA's effect measured on the run itself.
 
 The fast path (:mod:`zoo.training.fastpath`), each part a setting that turns it off:
 ``mixed_precision`` (``"auto"``: bf16 autocast where it is measured to be faster than fp32 on
@@ -129,6 +132,7 @@ class TrainSettings:
     best_metric: str = setting("fid")
     plateau_stop: float = setting(0.0, check=_fraction, resumable=True)
     plateau_min_steps: int = setting(0, check=_whole(0), resumable=True)
+    eval_raw_generator: bool = setting(False, resumable=True)
     num_workers: int | str = setting("auto", check=_whole(0, "auto"), resumable=True)
     tracker: str | None = setting("tensorboard", resumable=True)
     progress: bool = setting(True, resumable=True)
@@ -138,6 +142,11 @@ class TrainSettings:
         for f in fields(self):
             if check := f.metadata["check"]:
                 check(f.name, getattr(self, f.name))
+        if self.eval_raw_generator and not self.ema_decay:
+            raise ConfigError(
+                "train.eval_raw_generator = True compares G's weights with their EMA, but "
+                "train.ema_decay = 0 (no EMA): set train.ema_decay (0.999, say) or drop it."
+            )
 
     def loss_fn(self) -> GANLoss:
         return _instance(self.loss)

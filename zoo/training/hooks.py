@@ -145,14 +145,29 @@ class Hooks:
         )
 
     def evaluate(self, done: int) -> None:
-        """The configured metrics of the sampling model; a new best is saved to ``best/``."""
+        """The configured metrics of the sampling model (with ``eval_raw_generator``, also
+        of G's own weights as ``raw_<metric>``); a new best is saved to ``best/``."""
+        s = self.settings
+        metrics = self.measure(self.sampling_model)
+        if s.eval_raw_generator:
+            metrics.update({f"raw_{k}": v for k, v in self.measure(self.models["G"]).items()})
+        metrics["step"] = done
+        self.state["history"].append(metrics)
+        with guarded_write(self.output_dir / "logs"):
+            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
+        best = self.state["best"]
+        if best is None or metrics[s.best_metric] < best[s.best_metric]:
+            self.state["best"] = metrics
+            self.save_models("best", metrics)
+
+    def measure(self, G: nn.Module) -> dict[str, float]:
+        """The configured metrics of ``G`` in eval mode (its mode restored)."""
         from zoo.evaluation import evaluate  # evaluation pulls in feature extractors: import late
 
-        s, G = self.settings, self.sampling_model
-        was_training = G.training
+        s, was_training = self.settings, G.training
         G.eval()
         try:
-            metrics = evaluate(
+            return evaluate(
                 G,
                 s.dataset(split=s.eval_split),
                 metrics=tuple(s.eval_metrics),
@@ -164,14 +179,6 @@ class Hooks:
             )
         finally:
             G.train(was_training)
-        metrics["step"] = done
-        self.state["history"].append(metrics)
-        with guarded_write(self.output_dir / "logs"):
-            self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
-        best = self.state["best"]
-        if best is None or metrics[s.best_metric] < best[s.best_metric]:
-            self.state["best"] = metrics
-            self.save_models("best", metrics)
 
     def plateau_at(self, done: int) -> int | None:
         """The best evaluation's step when step ``done`` evaluated and no evaluation over the
