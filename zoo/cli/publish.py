@@ -112,7 +112,7 @@ def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntr
     )
     print(f"catalog entry {name!r}: {status}, sha256 {entry.sha256}, revision {revision}")
     if entry.has_weights:
-        print(f"load it with zoo.load({name!r})")
+        print(f"load it with zoo.load({name!r}); README.md's zoo table: python -m zoo.zoo_table")
     else:
         print(f"unpublished: load the folder with zoo.load({str(out)!r}); rerun without --dry-run")
     return entry
