@@ -18,7 +18,15 @@ five registered metrics), ``real`` and ``generated`` (the two feature sets), ``e
 ``distributed`` (helpers).
 """
 
-from zoo.evaluation.api import build_metrics, check_metrics, evaluate, metric_names, prd_curve
+from zoo.evaluation.api import (
+    build_metrics,
+    check_metrics,
+    evaluate,
+    higher_is_better,
+    metric_names,
+    metric_scores,
+    prd_curve,
+)
 from zoo.evaluation.extractor import EVAL_BATCH_SIZE, resolve_extractor
 from zoo.evaluation.generated import generated_features
 from zoo.evaluation.metric import Curve, EvaluationResult, Metric, MetricInputs
@@ -49,7 +57,9 @@ __all__ = [
     "check_metrics",
     "evaluate",
     "generated_features",
+    "higher_is_better",
     "metric_names",
+    "metric_scores",
     "plot_prd_curves",
     "prd_curve",
     "real_statistics",

@@ -20,12 +20,35 @@ from zoo.evaluation.paper_metrics import METRICS, PrecisionRecall
 from zoo.evaluation.real import real_statistics
 from zoo.metrics.prd import NUM_ANGLES, NUM_CLUSTERS, NUM_RUNS
 
-__all__ = ["build_metrics", "check_metrics", "evaluate", "metric_names", "prd_curve"]
+__all__ = [
+    "build_metrics",
+    "check_metrics",
+    "evaluate",
+    "higher_is_better",
+    "metric_names",
+    "metric_scores",
+    "prd_curve",
+]
 
 
 def metric_names() -> tuple[str, ...]:
     """The names :func:`evaluate` accepts: the paper's (:data:`METRICS`), then plugins'."""
     return METRICS + tuple(name for name in registry.list("metric") if name not in METRICS)
+
+
+def metric_scores(metrics: Sequence[str] | None = None) -> dict[str, bool | None]:
+    """Every score the named metrics (default: all registered) return, and which way it is
+    better: True higher, False lower, None neither (:attr:`Metric.higher_is_better`)."""
+    scores: dict[str, bool | None] = {}
+    for name in metric_names() if metrics is None else metrics:
+        scores.update(getattr(registry.get("metric", name), "higher_is_better", {}))
+    return scores
+
+
+def higher_is_better(score: str) -> bool | None:
+    """Whether a higher ``score`` is better (True), a lower one (False), or neither (None, also
+    for a score that no registered metric returns)."""
+    return metric_scores().get(score)
 
 
 def check_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:

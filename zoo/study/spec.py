@@ -11,27 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.evaluation.api import higher_is_better, metric_scores
 from zoo.study.results import RUN_COLUMNS
 
 __all__ = ["ReportSpec", "higher_is_better", "metric_scores", "report_spec"]
-
-
-def metric_scores() -> dict[str, bool | None]:
-    """Every score the registered metrics return, and which way it is better: True higher,
-    False lower, None neither (:attr:`zoo.evaluation.metric.Metric.higher_is_better`)."""
-    import registry
-    import zoo.evaluation  # noqa: F401  (registers the paper's metrics)
-
-    scores: dict[str, bool | None] = {}
-    for name in registry.list("metric"):
-        scores.update(getattr(registry.get("metric", name), "higher_is_better", {}))
-    return scores
-
-
-def higher_is_better(score: str) -> bool | None:
-    """Whether a higher ``score`` is better (True), a lower one (False), or neither (None, also
-    for a column that no registered metric returns)."""
-    return metric_scores().get(score)
 
 
 @dataclass(frozen=True)

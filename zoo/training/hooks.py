@@ -28,10 +28,14 @@ class TrainingDiverged(RuntimeError):
 
 
 def best_evaluation(history: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
-    """The evaluation with the lowest ``metric`` (the first of equals: the one ``best/``
-    holds), None without a scored one."""
+    """The evaluation with the best ``metric``: the lowest, or the highest for a score its
+    metric declares better higher (IS, PRD; :func:`zoo.evaluation.higher_is_better`); the
+    first of equals (the one ``best/`` holds); None without a scored one."""
+    from zoo.evaluation import higher_is_better  # evaluation pulls in extractors: import late
+
     scored = [h for h in history if isinstance(h.get(metric), int | float)]
-    return min(scored, key=lambda h: h[metric]) if scored else None
+    pick = max if higher_is_better(metric) else min
+    return pick(scored, key=lambda h: h[metric]) if scored else None
 
 
 def due(done: int, every: int, steps: int) -> bool:
@@ -156,7 +160,7 @@ class Hooks:
         with guarded_write(self.output_dir / "logs"):
             self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
         best = self.state["best"]
-        if best is None or metrics[s.best_metric] < best[s.best_metric]:
+        if best is None or best_evaluation([best, metrics], s.best_metric) is metrics:
             self.state["best"] = metrics
             self.save_models("best", metrics)
 

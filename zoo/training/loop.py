@@ -32,7 +32,7 @@ from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
 from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
-from zoo.training.preflight import launch_warning
+from zoo.training.preflight import check_evaluation, launch_warning
 from zoo.training.record import RunRecord
 from zoo.training.step import GANTrainer, build_trainer
 from zoo.training.stopping import GracefulStop, TrainingStopped
@@ -78,6 +78,7 @@ def train(gin_config: str = "", **overrides: Any) -> TrainResult:
     the current step with a checkpoint (:class:`~zoo.training.stopping.TrainingStopped`). It
     keeps the run's record, ``RUN/status.json`` (:mod:`zoo.training.record`)."""
     s = TrainSettings(**overrides)
+    check_evaluation(s)
     data = s.dataset(split="train")  # fails before any model is built
     accelerator, output_dir = _accelerator(s.tracker, Path(s.output_dir)), Path(s.output_dir)
     with (

@@ -1,6 +1,7 @@
 """The trainer's pre-flight, done by ``scripts/train.py`` (and a study, for each of its runs)
 before any file is written: the ``train`` settings are sane (built as :func:`~zoo.training.train`
-builds them, whose fields check their values), the output is a folder, and a rerun into an
+builds them, whose fields check their values; the evaluation's metrics exist and the best one
+ranks), the output is a folder, and a rerun into an
 existing run keeps that run's config.
 
 Resuming compares the new config with the run's ``config.gin`` binding by binding, both read by
@@ -34,6 +35,7 @@ __all__ = [
     "PreparedRun",
     "active_settings",
     "changed_bindings",
+    "check_evaluation",
     "check_output_dir",
     "launch_warning",
     "prepare_run",
@@ -100,6 +102,28 @@ def active_settings() -> TrainSettings:
         raise ConfigError(f"{one_line(error)}; bind them in a gin file or with --bind.") from error
 
 
+def check_evaluation(settings: TrainSettings) -> None:
+    """Raise :class:`ConfigError` unless ``train.eval_metrics`` are registered metrics and
+    ``train.best_metric`` is a score of theirs that is better one way (a typo would otherwise
+    stop the run at its first evaluation, after hours of training)."""
+    if not settings.eval_metrics:
+        return
+    from zoo.evaluation import check_metrics, metric_scores  # import late: extractors
+
+    try:
+        names = check_metrics(settings.eval_metrics)
+    except ValueError as error:
+        raise ConfigError(f"train.eval_metrics: {error}.") from error
+    scores = metric_scores(names)
+    if scores.get(settings.best_metric) is None:
+        ranked = ", ".join(repr(k) for k, better in scores.items() if better is not None)
+        raise ConfigError(
+            f"train.best_metric = {settings.best_metric!r} is not a score that "
+            f"train.eval_metrics = {list(names)} rank runs by (they give {ranked}). Pick one of "
+            f"those, or add its metric to train.eval_metrics."
+        )
+
+
 def check_output_dir(output_dir: Path) -> None:
     """Raise :class:`ConfigError` when ``output_dir`` or one of its parents is not a folder."""
     for path in (output_dir, *output_dir.parents):
@@ -152,7 +176,9 @@ def prepare_run(gin_files: Sequence[str | Path], bindings: Sequence[str]) -> Pre
     settings, an output folder, and, when the folder holds a run, the same config as that run
     but for :data:`RESUMABLE` settings. Raises :class:`ConfigError`; touches no file."""
     config = parse(gin_files, bindings)
-    output_dir = Path(active_settings().output_dir)
+    settings = active_settings()
+    check_evaluation(settings)
+    output_dir = Path(settings.output_dir)
     check_output_dir(output_dir)
     saved = output_dir / "config.gin"
     if not saved.is_file():
