@@ -18,12 +18,12 @@ from safetensors.torch import load_file
 import registry
 import zoo
 import zoo.evaluation
-from zoo.card_sections import METRICS, fmt
+from zoo.card_sections import METRICS, fmt, record_section
 from zoo.curve import CURVE_FILE
 from zoo.errors import ConfigError
 from zoo.export import export_run
 from zoo.model_folder import CARD_FILE, CONFIG_FILE
-from zoo.run_facts import reference_size, run_settings
+from zoo.run_facts import RunFacts, reference_size, run_settings
 from zoo.train_settings import TrainSettings
 from zoo.training.checkpoints import STATE_FILE, latest
 from zoo.training.record import STATUS_FILE, code_version
@@ -228,6 +228,18 @@ def test_the_raw_generator_is_evaluated_beside_its_ema_without_changing_training
     assert "G's own weights evaluated too (`train.eval_raw_generator`" in card
     rows = _curve_rows(card)
     assert [cells[-1] for cells in rows.values()] == [fmt(h["raw_fid"]) for h in history]
+
+
+def test_the_curve_table_shows_g_without_ema_on_the_ranking_metric():
+    history = [
+        {"step": 2, "fid": 90.0, "is": 1.5, "raw_fid": 80.0, "raw_is": 1.75},
+        {"step": 4, "fid": 70.0, "is": 2.25, "raw_fid": 75.0, "raw_is": 2.0},
+    ]
+    settings = run_settings("train.best_metric = 'is'\n")
+    facts = RunFacts("best", 4, settings, 40, history, record=None)
+    rows = _curve_rows(record_section(facts, curve=None))
+    assert "| step | FID | IS | IS without EMA |" in record_section(facts, curve=None)
+    assert rows == {"2": ["90", "1.5", "1.75"], "4 (best)": ["70", "2.25", "2"]}
 
 
 def test_the_raw_generator_needs_an_ema():

@@ -142,9 +142,11 @@ def _record_lines(facts: RunFacts) -> list[str]:
 
 
 def _curve_table(facts: RunFacts) -> list[str]:
-    """One row per evaluation: the metrics measured, and G's own FID beside its EMA's
-    (``raw_fid``, ``train.eval_raw_generator``)."""
-    names = {k: v[2] for k, v in METRICS.items()} | {"raw_fid": "FID without EMA"}
+    """One row per evaluation: the metrics measured, and G's own score on the ranking metric
+    beside its EMA's (``raw_<best_metric>``, ``train.eval_raw_generator``), as the curve shows."""
+    ranked = facts.settings["best_metric"]
+    names = {k: v[2] for k, v in METRICS.items()}
+    names[f"raw_{ranked}"] = f"{names.get(ranked, ranked)} without EMA"
     keys = [k for k in names if any(isinstance(h.get(k), int | float) for h in facts.history)]
     best = facts.best
     rows = [
