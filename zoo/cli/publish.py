@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="which",
         choices=("best", "final"),
         default="best",
-        help="export RUN_DIR/best (lowest FID, default) or RUN_DIR/final",
+        help="export RUN_DIR/best (best by train.best_metric, default) or RUN_DIR/final",
     )
     parser.add_argument("--name", help="catalog name (default: the repo's name)")
     parser.add_argument("--dry-run", action="store_true", help="build the folder, do not upload")
