@@ -226,6 +226,9 @@ def test_the_raw_generator_is_evaluated_beside_its_ema_without_changing_training
     export_run(run, tmp_path / "out")
     card = (tmp_path / "out" / CARD_FILE).read_text()
     assert "G's own weights evaluated too (`train.eval_raw_generator`" in card
+    exported = json.loads((tmp_path / "out" / CONFIG_FILE).read_text())["metrics"]
+    assert f"| FID (`fid`) | {fmt(exported['fid'])} |" in card
+    assert f"| FID of G without EMA (`raw_fid`) | {fmt(exported['raw_fid'])} |" in card
     rows = _curve_rows(card)
     assert [cells[-1] for cells in rows.values()] == [fmt(h["raw_fid"]) for h in history]
 

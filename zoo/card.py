@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 import registry
-from zoo.card_sections import METRICS, fmt, protocol_section, record_section
+from zoo.card_sections import METRICS, fmt, metric_label, protocol_section, record_section
 from zoo.curve import CURVE_FILE
 from zoo.model_folder import CARD_FILE, SAMPLES_FILE
 
@@ -203,7 +203,7 @@ def build_card(
         model_args=json.dumps(config["model_args"], indent=2),
         discriminator=discriminator["architecture"] if discriminator else None,
         weights=config.get("weights"),
-        metric_rows=[(k, fmt(v)) for k, v in config.get("metrics", {}).items()],
+        metric_rows=[(metric_label(k), fmt(v)) for k, v in config.get("metrics", {}).items()],
         extractor=config.get("eval_extractor"),
         protocol=protocol_section(facts, _DATASET_NAMES.get(dataset, dataset)) if facts else None,
         record=record_section(facts, curve) if facts else None,

@@ -33,6 +33,17 @@ def fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def metric_label(key: str) -> str:
+    """A metrics key as the card's evaluation table names it: ``fid`` -> "FID (`fid`)",
+    ``raw_fid`` (``train.eval_raw_generator``) -> "FID of G without EMA (`raw_fid`)"."""
+    base = key.removeprefix("raw_")
+    names = {k: v[2] for k, v in METRICS.items()} | {"is_std": "IS std"}
+    if base not in names:
+        return f"`{key}`"
+    without_ema = " of G without EMA" if key != base else ""
+    return f"{names[base]}{without_ema} (`{key}`)"
+
+
 def _shipped(facts: RunFacts) -> str:
     s, at = facts.settings, f"step {facts.step}" if facts.step is not None else "an unknown step"
     if facts.which == "final":
