@@ -240,8 +240,9 @@ def test_the_curve_table_shows_g_without_ema_on_the_ranking_metric():
     ]
     settings = run_settings("train.best_metric = 'is'\n")
     facts = RunFacts("best", 4, settings, 40, history, record=None)
-    rows = _curve_rows(record_section(facts, curve=None))
-    assert "| step | FID | IS | IS without EMA |" in record_section(facts, curve=None)
+    section = record_section(facts, curve=None)
+    assert "| step | FID | IS | IS without EMA |" in section
+    rows = _curve_rows(section)
     assert rows == {"2": ["90", "1.5", "1.75"], "4 (best)": ["70", "2.25", "2"]}
 
 

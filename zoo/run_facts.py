@@ -27,7 +27,7 @@ from zoo.training.checkpoints import STATE_FILE, latest
 from zoo.training.hooks import best_evaluation
 from zoo.training.record import read_record
 
-__all__ = ["RunFacts", "read_run_facts", "reference_size", "run_settings"]
+__all__ = ["RunFacts", "evaluation_history", "read_run_facts", "reference_size", "run_settings"]
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ def reference_size(gin_config: str, dataset: str, split: str) -> int | None:
         return None  # a missing dataset is FileNotFoundError; RegistryError is a KeyError
 
 
-def _history(run_dir: Path) -> list[dict[str, Any]]:
+def evaluation_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """The evaluations kept in the newest complete checkpoint, in step order."""
-    checkpoint = latest(run_dir / "checkpoints")
+    checkpoint = latest(Path(run_dir) / "checkpoints")
     if checkpoint is None:
         return []
     state = json.loads((checkpoint / STATE_FILE).read_text())
@@ -114,6 +114,6 @@ def read_run_facts(run_dir: str | Path, which: str, config: dict[str, Any]) -> R
         step=step if isinstance(step, int) else None,
         settings=settings,
         reference_size=size,
-        history=_history(run_dir),
+        history=evaluation_history(run_dir),
         record=read_record(run_dir),
     )

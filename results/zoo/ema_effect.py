@@ -9,19 +9,17 @@ best of both. Prints markdown; reads the newest checkpoint's evaluation history 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from zoo.training.checkpoints import STATE_FILE, latest
+from zoo.run_facts import evaluation_history
 
 
 def history(run: Path) -> dict[int, dict[str, float]]:
     """step -> the evaluation at that step, from the run's newest complete checkpoint."""
-    checkpoint = latest(run / "checkpoints")
-    if checkpoint is None:
-        sys.exit(f"{run}: no checkpoint, so no evaluation history")
-    evaluations = json.loads((checkpoint / STATE_FILE).read_text()).get("history", [])
+    evaluations = evaluation_history(run)
+    if not evaluations:
+        sys.exit(f"{run}: no checkpoint with an evaluation history")
     if not all("raw_fid" in h for h in evaluations):
         sys.exit(f"{run}: trained without train.eval_raw_generator = True (no raw_fid)")
     return {h["step"]: h for h in evaluations}
