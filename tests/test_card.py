@@ -145,7 +145,10 @@ def test_a_plateau_and_resumed_sessions_are_stated(evaluated_run, tmp_path):
     shutil.copytree(evaluated_run, run)
     record = json.loads((run / STATUS_FILE).read_text())
     first = record["sessions"][0]
-    record["sessions"].append({**first, "from_step": 4, "command": "python resume.py"})
+    assert first["precision"] == "no"  # accelerate's name for fp32, as the trainer records it
+    record["sessions"].append(
+        {**first, "from_step": 4, "command": "python resume.py", "precision": "bf16"}
+    )
     record.update(step=4, plateau={"step": 4, "best_step": 2}, elapsed_s=3725.0)
     (run / STATUS_FILE).write_text(json.dumps(record))
     export_run(run, tmp_path / "out")
@@ -156,6 +159,8 @@ def test_a_plateau_and_resumed_sessions_are_stated(evaluated_run, tmp_path):
         "**Command:** one per session, below",
         "| 2 | 4 |",
         "`python resume.py`",
+        f"| fp32 | `{first['command']}` |",  # session 1's precision by its name, not "no"
+        "| bf16 | `python resume.py` |",
         "1 h 02 min (`elapsed_s` 3725.0) over 2 session(s)",
     ):
         assert text in card, text

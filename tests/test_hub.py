@@ -22,7 +22,9 @@ import registry
 import zoo
 import zoo.evaluation
 from zoo import catalog, hub
+from zoo.config import GIN_DIR
 from zoo.model_folder import CONFIG_FILE, MODEL_FILE, sha256_file
+from zoo.training.record import STATUS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -457,6 +459,7 @@ def test_publish_uploads_pins_the_commit_and_loads_by_name(
         model_args={},
         repo_id="selfmod-zoo/placeholder",
         gin_file="gin/quickstart.gin",
+        description="width 0.25, 3000 steps",  # an older model's: replaced, not kept
     )
     out = tmp_path / "export"
     argv = [str(tiny_run), "--repo-id", "org/selfmod-tiny", "--from", "final", "--out", str(out)]
@@ -480,11 +483,38 @@ def test_publish_uploads_pins_the_commit_and_loads_by_name(
     assert entry.repo_id == "org/selfmod-tiny" and entry.gin_file == "gin/quickstart.gin"
     assert entry.sha256 == sha256_file(out / MODEL_FILE)
     assert entry.metrics == {"step": 2}
+    assert entry.description == (
+        "Self-modulated (sbn) sndcgan32 GAN generator of width 0.0625 on synthetic: "
+        "the run's final weights at step 2."
+    )
     assert zoo.list_models(pretrained=True) == ["selfmod-tiny"]
 
     G = zoo.load("selfmod-tiny")
     assert G.checkpoint_info["revision"] == commit and G.checkpoint_info["sha256"] == entry.sha256
     assert _same_images(G, zoo.load(tiny_run / "final"))
+
+
+def test_the_catalog_names_the_gin_file_the_run_was_trained_from(tmp_path):
+    """publish records the gin file of the run's recorded commands (``--gin PATH``) when they
+    name one file of this checkout, whatever the working directory's spelling of it."""
+    zoo_gin = "gin/zoo/selfmod-sndcgan-fashion_mnist.gin"
+
+    def trained_from(*commands: str) -> str | None:
+        record = {"sessions": [{"command": command} for command in commands]}
+        (tmp_path / STATUS_FILE).write_text(json.dumps(record))
+        return publish.trained_gin_file(tmp_path)
+
+    resumed = f"python scripts/train.py --gin {zoo_gin} --bind 'train.progress = False'"
+    assert trained_from(f"python scripts/train.py --gin {zoo_gin}", resumed) == zoo_gin
+    absolute = GIN_DIR.parent / zoo_gin
+    assert trained_from(f"accelerate launch scripts/train.py --gin {absolute}") == zoo_gin
+    assert trained_from("python scripts/train.py") is None  # no file named
+    assert trained_from(f"python scripts/train.py --gin {zoo_gin} --gin gin/quickstart.gin") is None
+    (tmp_path / "mine.gin").write_text("train.steps = 2\n")
+    assert (
+        trained_from(f"python scripts/train.py --gin {tmp_path / 'mine.gin'}") is None
+    )  # elsewhere
+    assert trained_from("python scripts/train.py --gin gin/no_such.gin") is None
 
 
 def test_push_folder_creates_the_repo_and_returns_the_commit_to_pin(loopback, tmp_path):

@@ -13,7 +13,7 @@ import registry
 import zoo
 from zoo import catalog
 from zoo.config import GIN_DIR
-from zoo.model_folder import CONFIG_FILE, MODEL_FILE
+from zoo.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, MODEL_FILE, sha256_file
 from zoo.models import parse_model_name
 
 TINY = 0.0625
@@ -75,6 +75,19 @@ def test_save_load_round_trip_gives_the_same_images(name, kwargs, tmp_path):
         assert torch.equal(loaded.state_dict()[key], value), key
     assert (tmp_path / "ckpt" / "README.md").is_file()
     assert json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())["gin_config"]
+
+
+def test_the_same_weights_save_to_the_same_bytes(tmp_path):
+    """The catalog pins weights by sha256: saving them again (republishing) must not change
+    it. (safetensors writes a metadata map of several keys in a varying order.)"""
+    G = _tiny("sndcgan32", norm="sbn")
+    D = registry.create("discriminator", "sndcgan32", width=TINY)
+    digests = set()
+    for attempt in range(8):
+        folder = tmp_path / f"ckpt{attempt}"
+        zoo.save_pretrained(G, folder, discriminator=D, card=False)
+        digests.add((sha256_file(folder / MODEL_FILE), sha256_file(folder / DISCRIMINATOR_FILE)))
+    assert len(digests) == 1
 
 
 def test_load_puts_the_model_on_the_device_in_eval_mode(tmp_path):

@@ -21,7 +21,7 @@ from zoo.model_folder import CARD_FILE, SAMPLES_FILE
 if TYPE_CHECKING:
     from zoo.run_facts import RunFacts
 
-__all__ = ["CITATION", "build_card", "write_card"]
+__all__ = ["CITATION", "build_card", "describe_model", "write_card"]
 
 CITATION = """@inproceedings{chen2019selfmod,
   title     = {On Self Modulation for Generative Adversarial Networks},
@@ -155,12 +155,15 @@ def _eval_results(config: dict[str, Any], dataset: str) -> list[EvalResult]:
     ]
 
 
-def _description(config: dict[str, Any], dataset: str | None) -> str:
-    args = config["model_args"]
+def describe_model(config: dict[str, Any]) -> str:
+    """What a checkpoint folder's generator is, from its config.json: e.g. "self-modulated
+    (sbn) sndcgan32 GAN generator of width 0.5 on Fashion-MNIST"."""
+    args, dataset = config["model_args"], config.get("dataset")
     norm = args.get("norm", "?")
     kind = "self-modulated" if norm in ("sbn", "csbn", "smod") else "baseline"
+    width = f" of width {args['width']}" if "width" in args else ""
     where = f" on {_DATASET_NAMES.get(dataset, dataset)}" if dataset else ""
-    return f"{kind} ({norm}) {config['architecture']} GAN generator{where}"
+    return f"{kind} ({norm}) {config['architecture']} GAN generator{width}{where}"
 
 
 def build_card(
@@ -192,7 +195,7 @@ def build_card(
         data,
         template_str=_TEMPLATE,
         name=name,
-        description=_description(config, dataset),
+        description=describe_model(config),
         load_name=f"hf-hub:{repo_id}" if repo_id else name,
         catalog_name=name if repo_id else None,
         samples=samples,

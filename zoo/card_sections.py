@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zoo.training.precision import precision_name
+
 if TYPE_CHECKING:
     from zoo.run_facts import RunFacts
 
@@ -124,6 +126,8 @@ def _sessions(sessions: list[dict[str, Any]]) -> list[str]:
     keys = ("from_step", "started", "code", "host", "device", "cpu", "precision")
     for number, session in enumerate(sessions, 1):
         cells = [f"{session[k]}" if session.get(k) is not None else "?" for k in keys]
+        if session.get("precision") is not None:
+            cells[-1] = precision_name(session["precision"])
         command = session.get("command")
         cells[2] = f"`{cells[2]}`"
         cells.append(f"`{command}`" if command else "not recorded")

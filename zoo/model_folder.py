@@ -125,13 +125,9 @@ def save_pretrained(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = make_config(generator, discriminator, gin_config, metrics)
-    write_tensors(generator, directory / MODEL_FILE, {"architecture": config["architecture"]})
+    write_tensors(generator, directory / MODEL_FILE)
     if discriminator is not None:
-        write_tensors(
-            discriminator,
-            directory / DISCRIMINATOR_FILE,
-            {"architecture": config["discriminator"]["architecture"]},
-        )
+        write_tensors(discriminator, directory / DISCRIMINATOR_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     if card:
         from zoo.card import write_card
@@ -227,9 +223,11 @@ def cpu_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
 
 
-def write_tensors(module: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
-    """``module``'s state dict as a safetensors file with ``metadata``."""
-    save_file(cpu_tensors(module.state_dict()), str(path), metadata={"format": "pt", **metadata})
+def write_tensors(module: nn.Module, path: str | Path) -> Path:
+    """``module``'s state dict as a safetensors file, the same bytes for the same weights (so
+    its sha256 pins the weights): the only metadata is ``format: pt``, as safetensors writes a
+    metadata map of several keys in a varying order; ``config.json`` names the architecture."""
+    save_file(cpu_tensors(module.state_dict()), str(path), metadata={"format": "pt"})
     return Path(path)
 
 

@@ -18,16 +18,21 @@ marks the entry "unpublished" (or "shipped" with --ship). Uploading needs `hf au
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
 
 from zoo import catalog, hub
+from zoo.card import describe_model
+from zoo.config import GIN_DIR
 from zoo.curve import CURVE_FILE
 from zoo.errors import ZooError, one_line
 from zoo.export import SHIPPED_FILES, WEIGHT_DTYPES, export_run
 from zoo.model_folder import MODEL_FILE, sha256_file
+from zoo.training.record import read_record
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,8 +68,36 @@ def _parser() -> argparse.ArgumentParser:
         help="store the generator's weights in this precision (float16 halves the download; "
         "the model card states how far the samples move)",
     )
+    parser.add_argument(
+        "--description",
+        help="the catalog entry's description (default: written from the exported config: "
+        "kind of norm, architecture, width, dataset, the weights' step)",
+    )
     parser.add_argument("--catalog", type=Path, help="catalog file (default: zoo/catalog.json)")
     return parser
+
+
+def trained_gin_file(run_dir: Path) -> str | None:
+    """The gin file the run was trained from, as its sessions' recorded commands name it
+    (``--gin PATH``), relative to the repository when it lies there; None when the commands
+    name no single file of this checkout (several files, none, no record)."""
+    named = set()
+    for session in (read_record(run_dir) or {}).get("sessions", []):
+        words = shlex.split(session.get("command") or "")
+        named |= {word for flag, word in itertools.pairwise(words) if flag == "--gin"}
+    if len(named) != 1:
+        return None
+    path = (GIN_DIR.parent / named.pop()).resolve()  # an absolute path stays itself
+    if not path.is_file() or not path.is_relative_to(GIN_DIR.parent):
+        return None
+    return path.relative_to(GIN_DIR.parent).as_posix()
+
+
+def _description(config: dict, which: str) -> str:
+    step = config.get("metrics", {}).get("step")
+    at = f" at step {step}" if step is not None else ""
+    what = describe_model(config)
+    return f"{what[:1].upper()}{what[1:]}: the run's {which} weights{at}."
 
 
 def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntry:
@@ -109,6 +142,8 @@ def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntr
         sha256=sha256_file(out / MODEL_FILE),
         gin_config=config.get("gin_config") or None,
         metrics=config.get("metrics", {}),
+        description=args.description or _description(config, args.which),
+        **({"gin_file": gin_file} if (gin_file := trained_gin_file(args.run_dir)) else {}),
     )
     print(f"catalog entry {name!r}: {status}, sha256 {entry.sha256}, revision {revision}")
     if entry.has_weights:

@@ -40,6 +40,7 @@ __all__ = [
     "cuda_has_bf16",
     "decide",
     "measure_bf16_speedup",
+    "precision_name",
     "resolve_precision",
 ]
 
@@ -50,6 +51,12 @@ ENV_VAR = "SELFMOD_PRECISION"
 CACHE_ENV_VAR = "SELFMOD_CACHE"
 
 Probe = Callable[[torch.device, torch.memory_format], float]
+
+
+def precision_name(precision: str) -> str:
+    """How a resolved precision reads for people: ``"bf16"``, or ``"fp32"`` for accelerate's
+    ``"no"`` (what runs record)."""
+    return "fp32" if precision == "no" else precision
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Decision:
 
     def describe(self) -> str:
         """For the start-up line, e.g. ``bf16 (auto: measured 2.01x over fp32)``."""
-        return f"{'bf16' if self.precision == 'bf16' else 'fp32'} ({self.reason})"
+        return f"{precision_name(self.precision)} ({self.reason})"
 
 
 def resolve_precision(
