@@ -76,3 +76,12 @@ def test_bad_arguments_are_one_line(tmp_path, capsys):
     assert "unknown metrics ['foo']" in _one_line_error(capsys)
     assert script.main(["selfmod-sndcgan-fashion_mnist", "--dataset", "nosuch"]) == 1
     assert "Unknown dataset 'nosuch'" in _one_line_error(capsys)
+
+
+def test_the_prd_plot_names_a_folder_by_its_name_not_its_path(tmp_path):
+    curve_label = _script().curve_label
+    (tmp_path / "runs" / "zoo" / "my-run" / "best").mkdir(parents=True)
+    assert curve_label(str(tmp_path / "runs" / "zoo" / "my-run")) == "my-run"
+    assert curve_label(str(tmp_path / "runs" / "zoo" / "my-run" / "best")) == "my-run/best"
+    assert curve_label("selfmod-sndcgan-fashion_mnist") == "selfmod-sndcgan-fashion_mnist"
+    assert curve_label("hf-hub:org/name@v1") == "hf-hub:org/name@v1"

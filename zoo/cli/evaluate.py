@@ -146,10 +146,23 @@ def _evaluate(accelerator: Accelerator, args: argparse.Namespace, metrics: list[
         print(f"wrote {out / 'metrics.json'}")
     if curve is not None and accelerator.is_main_process:
         plot_prd_curves(
-            [curve], out / "prd.png", labels=[args.model], title=f"PRD vs {dataset_name}"
+            [curve],
+            out / "prd.png",
+            labels=[curve_label(args.model)],
+            title=f"PRD vs {dataset_name}/{args.split}",
         )
         print(f"wrote {out / 'prd.png'}")
     return 0
+
+
+def curve_label(model: str) -> str:
+    """The PRD plot's name for ``model``: a folder by its name (a run's ``best``/``final`` with
+    the run's), not its whole path, which overflows the plot; a zoo or Hub name as it is."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    path = path.resolve()
+    return f"{path.parent.name}/{path.name}" if path.name in ("best", "final") else path.name
 
 
 if __name__ == "__main__":
