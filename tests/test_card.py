@@ -19,7 +19,7 @@ import registry
 import zoo
 import zoo.evaluation
 from zoo.card_sections import METRICS, fmt, record_section
-from zoo.curve import CURVE_FILE
+from zoo.curve import CURVE_FILE, value_scale
 from zoo.errors import ConfigError
 from zoo.export import export_run
 from zoo.model_folder import CARD_FILE, CONFIG_FILE
@@ -100,6 +100,7 @@ def test_the_card_states_the_protocol_and_the_record_from_the_run(evaluated_run,
     assert [h["step"] for h in history] == [2, 4, 6]
     assert best_config["metrics"]["step"] == best["step"]
     (session,) = json.loads((evaluated_run / STATUS_FILE).read_text())["sessions"]
+    ending = _LAST_IS_BEST if best["step"] == 6 else ""
     command = shlex.join(["python", *sys.orig_argv[1:]])  # the run trained in this process
     assert session["command"] == command and session["code"] == code_version()
     for text in (
@@ -115,7 +116,7 @@ def test_the_card_states_the_protocol_and_the_record_from_the_run(evaluated_run,
         "## Training record",
         f"- **Command:** `{command}`",
         f"`{code_version()}`",
-        "- **Steps trained:** all 6 (`train.steps`), finished.",
+        f"- **Steps trained:** all 6 (`train.steps`), finished{ending}.",
         "over 1 session(s)",
         f"![FID against step]({CURVE_FILE})",
         "## Training\n",  # the sections that were there stay
@@ -238,6 +239,20 @@ def test_the_raw_generator_is_evaluated_beside_its_ema_without_changing_training
     assert [cells[-1] for cells in rows.values()] == [fmt(h["raw_fid"]) for h in history]
 
 
+_LAST_IS_BEST = "; its best evaluation is the last one, so the FID may still have been improving"
+
+
+@pytest.mark.parametrize("last_fid", [60.0, 80.0])
+def test_a_run_whose_last_evaluation_is_its_best_says_so(last_fid):
+    history = [{"step": 2, "fid": 90.0}, {"step": 4, "fid": 70.0}, {"step": 6, "fid": last_fid}]
+    record = {"step": 6, "steps": 6, "status": "finished", "elapsed_s": 60.0, "sessions": []}
+    facts = RunFacts("best", 6, run_settings(""), 40, history, record=record)
+    ending = _LAST_IS_BEST if last_fid < 70 else ""  # 80: step 4 is the best
+    assert f"- **Steps trained:** all 6 (`train.steps`), finished{ending}." in record_section(
+        facts, curve=None
+    )
+
+
 def test_the_curve_table_shows_g_without_ema_on_the_ranking_metric():
     history = [
         {"step": 2, "fid": 90.0, "is": 1.5, "raw_fid": 80.0, "raw_is": 1.75},
@@ -256,3 +271,10 @@ def test_the_raw_generator_needs_an_ema():
         ConfigError, match=r"train.eval_raw_generator = True .* train.ema_decay = 0"
     ):
         TrainSettings(dataset=None, generator=None, discriminator=None, eval_raw_generator=True)
+
+
+def test_a_curve_spanning_more_than_10x_is_drawn_on_a_log_axis():
+    """An FID from 387 to 17 on a linear axis hides its plateau; KID can be negative."""
+    assert value_scale([387.1, 138.5, 66.1, 22.3, 17.3, 17.4]) == "log"
+    assert value_scale([30.7, 26.8, 22.1, 21.1]) == "linear"
+    assert value_scale([0.05, 0.001, -0.0002]) == "linear"

@@ -104,7 +104,16 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def _ending(record: dict[str, Any], settings: dict[str, Any]) -> str:
+def _still_improving(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
+    """A note when the run's best evaluation is its last: its curve had not levelled off."""
+    if best is None or best != record.get("step"):
+        return ""
+    metric = settings["best_metric"]
+    name = METRICS[metric][2] if metric in METRICS else metric
+    return f"; its best evaluation is the last one, so the {name} may still have been improving"
+
+
+def _ending(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
     step, steps, status = record.get("step"), record.get("steps"), record.get("status")
     if plateau := record.get("plateau"):
         return (
@@ -113,7 +122,7 @@ def _ending(record: dict[str, Any], settings: dict[str, Any]) -> str:
             f"{settings['plateau_stop']:.0%} of the run (`train.plateau_stop`)"
         )
     if status == "finished":
-        return f"all {steps} (`train.steps`), finished"
+        return f"all {steps} (`train.steps`), finished{_still_improving(record, settings, best)}"
     error = f": {record['error']}" if record.get("error") else ""
     return f"{step} of {steps}: the run is `{status}`{error}"
 
@@ -148,7 +157,7 @@ def _record_lines(facts: RunFacts) -> list[str]:
     return [
         f"- **Command:** `{commands.pop()}`" if len(commands) == 1 else
         f"- **Command:** {'one per session, below' if commands else _UNKNOWN}",
-        f"- **Steps trained:** {_ending(record, facts.settings)}.",
+        f"- **Steps trained:** {_ending(record, facts.settings, (facts.best or {}).get('step'))}.",
         f"- **Wall time:** {_duration(record.get('elapsed_s', 0.0))} "
         f"(`elapsed_s` {record.get('elapsed_s')}) over {len(sessions)} session(s).",
         "",

@@ -12,11 +12,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from zoo.writing import atomic_path
 
-__all__ = ["CURVE_FILE", "plot_curve"]
+__all__ = ["CURVE_FILE", "plot_curve", "value_scale"]
 
 CURVE_FILE = "training_curve.png"
 """The curve's file name in an exported model folder, next to ``samples.png``."""
@@ -27,6 +27,16 @@ _NAMES = {"fid": "FID", "is": "IS", "kid": "KID"}
 def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
     points = [(h["step"], h[key]) for h in history if isinstance(h.get(key), int | float)]
     return [s for s, _ in points], [v for _, v in points]
+
+
+def value_scale(values: Sequence[float]) -> str:
+    """``"log"`` for positive values spanning more than 10x (an FID falling from 400 to 20:
+    on a linear axis the last, slow stretch of the curve, the plateau, looks flat), else
+    ``"linear"``."""
+    positive = [v for v in values if v > 0]
+    if len(positive) < len(values) or not positive:
+        return "linear"
+    return "log" if max(positive) > 10 * min(positive) else "linear"
 
 
 def plot_curve(
@@ -49,6 +59,11 @@ def plot_curve(
     ax.plot(steps, values, "o-", color="C0", markersize=3, label=name)
     if (raw := _series(history, f"raw_{metric}"))[0]:  # train.eval_raw_generator
         ax.plot(*raw, "o:", color="C2", markersize=3, label=f"{name} of G without EMA")
+    if value_scale(values + raw[1]) == "log":
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))  # 10 20 50 100 200 ...
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("generator step")
     ax.set_ylabel(name, color="C0")
     if best_step in steps:
