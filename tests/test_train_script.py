@@ -47,6 +47,20 @@ def test_output_that_is_a_file_is_an_error(tmp_path, capsys):
     assert (tmp_path / "file").read_text() == "mine"
 
 
+def test_resuming_past_train_steps_is_refused_untouched(tmp_path, capsys):
+    """A run continued past its gin file's cap (--bind 'train.steps = N') resumed without that
+    bind would end at once, its newer weights labelled with the old cap."""
+    out = tmp_path / "run"
+    assert main(_args(out, 4, "train.checkpoint_every = 2")) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(_args(out, 2, "train.checkpoint_every = 2")) == 1
+    err = _error(capsys)
+    assert "holds a run at step 4, past train.steps = 2" in err and "train.steps = N" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert main(_args(out, 6, "train.checkpoint_every = 2")) == 0  # a larger cap trains on
+
+
 def test_rerun_with_another_config_is_refused_untouched(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args(out)) == 0

@@ -134,6 +134,18 @@ def check_output_dir(output_dir: Path) -> None:
             )
 
 
+def check_resume_step(output_dir: Path, step: int, steps: int) -> None:
+    """Raise :class:`ConfigError` when the run in ``output_dir`` is at ``step``, past
+    ``train.steps``: it would end at once and label its step-``step`` weights as ``steps``'s."""
+    if step > steps:
+        raise ConfigError(
+            f"{output_dir} holds a run at step {step}, past train.steps = {steps}: it cannot "
+            f"resume there. Nothing was changed. To train on, bind the larger cap it was "
+            f"resumed with (--bind 'train.steps = N', N > {step}); its best/ and final/ "
+            f"folders are usable as they are."
+        )
+
+
 @dataclass
 class PreparedRun:
     """What :func:`prepare_run` found: the config text to train with (and to write as the
@@ -185,10 +197,11 @@ def prepare_run(gin_files: Sequence[str | Path], bindings: Sequence[str]) -> Pre
         return PreparedRun(config, output_dir)
     saved_text = saved.read_text()
     changes = _changes(output_dir, saved, saved_text, config)
+    newest = checkpoints.latest(output_dir / "checkpoints")
+    step = int(newest.name.removeprefix("step_")) if newest else 0
+    check_resume_step(output_dir, step, settings.steps)
     records = [line for line in saved_text.splitlines() if line.startswith(RESUME_RECORD)]
     if changes:
-        newest = checkpoints.latest(output_dir / "checkpoints")
-        step = int(newest.name.removeprefix("step_")) if newest else 0
         listed = "; ".join(f"{key}: {a} -> {b}" for key, (a, b) in changes.items())
         records.append(f"{RESUME_RECORD}{step}: {listed}")
     if records:
