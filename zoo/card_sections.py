@@ -135,8 +135,7 @@ def _sessions(sessions: list[dict[str, Any]]) -> list[str]:
     keys = ("from_step", "started", "code", "host", "device", "cpu", "precision")
     for number, session in enumerate(sessions, 1):
         cells = [f"{session[k]}" if session.get(k) is not None else "?" for k in keys]
-        if session.get("precision") is not None:
-            cells[-1] = precision_name(session["precision"])
+        cells[-1] = precision_name(cells[-1])  # accelerate's "no" reads "fp32"
         command = session.get("command")
         cells[2] = f"`{cells[2]}`"
         cells.append(f"`{command}`" if command else "not recorded")
