@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -251,3 +252,23 @@ def test_fashion_classifier_accuracy_on_real_test_images():
         logits = model(torch.stack(images))["logits"]
     accuracy = (logits.argmax(dim=1) == torch.stack(labels)).float().mean().item()
     assert accuracy > 0.85
+
+
+def test_fashion_classifier_saves_the_same_bytes_for_the_same_weights(tmp_path):
+    """``train_fashion_classifier`` writes its facts in one JSON metadata key: safetensors
+    writes a map of several keys in a varying order, so the digest would vary."""
+    from safetensors import safe_open
+
+    from zoo.cli.train_fashion_classifier import save_classifier
+    from zoo.model_folder import sha256_file
+
+    model = registry.create("feature_extractor", "fashion_classifier")
+    facts = {"test_accuracy": 0.9312, "epochs": 4, "seed": 0}
+    digests = set()
+    for attempt in range(8):
+        save_classifier(model, tmp_path / f"c{attempt}.safetensors", facts)
+        digests.add(sha256_file(tmp_path / f"c{attempt}.safetensors"))
+    assert len(digests) == 1
+    with safe_open(tmp_path / "c0.safetensors", "pt") as f:
+        saved = json.loads(f.metadata()["training"])
+    assert saved["test_accuracy"] == 0.9312 and saved["seed"] == 0 and "Inception" in saved["note"]
