@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 import zoo
 from registry.losses import Hinge
 from zoo.config import GIN_DIR
+from zoo.errors import ConfigError
 from zoo.training import TrainingDiverged, checkpoints, train
 from zoo.training.record import read_record
 
@@ -177,6 +178,24 @@ def test_partial_checkpoint_is_never_the_newest(tmp_path):
     (directory / ".partial_step_00000009").mkdir()
     (directory / "step_00000007").mkdir()  # no trainer state: incomplete
     assert checkpoints.latest(directory).name == "step_00000005"
+
+
+def test_train_refuses_to_resume_past_its_steps_untouched(tmp_path):
+    """``train()`` called from Python (no pre-flight) checks it too: a run at step 4 resumed
+    with ``steps=2`` would end at once and label its step-4 weights as step 2's."""
+    tiny_models = {
+        "train.generator": "@generator.sndcgan32",
+        "train.discriminator": "@discriminator.sndcgan32",
+        "generator.sndcgan32.width": "0.0625",
+        "discriminator.sndcgan32.width": "0.0625",
+    }
+    zoo.parse(bindings=_tiny(tmp_path, 4, **{"train.checkpoint_every": "2", **tiny_models}))
+    train()
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"holds a run at step 4, past train\.steps = 2"):
+        train(steps=2)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert train(steps=6).steps == 6  # a larger cap trains on
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

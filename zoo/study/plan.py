@@ -170,5 +170,4 @@ def list_runs(
 def checkpoint_step(run_dir: Path) -> int | None:
     """The step of the run's newest complete training checkpoint (the one the trainer resumes
     from, :func:`zoo.training.checkpoints.latest`), None if it has none."""
-    newest = checkpoints.latest(run_dir / "checkpoints")
-    return None if newest is None else int(newest.name.removeprefix("step_"))
+    return checkpoints.latest_step(run_dir / "checkpoints")

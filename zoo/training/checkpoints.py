@@ -60,6 +60,12 @@ def latest(directory: str | Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+def latest_step(directory: str | Path) -> int | None:
+    """The step of the newest complete checkpoint (the one a run resumes from), or None."""
+    newest = latest(directory)
+    return None if newest is None else int(newest.name.removeprefix("step_"))
+
+
 def save(
     accelerator: Accelerator,
     directory: str | Path,

@@ -32,7 +32,7 @@ from zoo.training import checkpoints
 from zoo.training.data import EpochBatches, real_batches
 from zoo.training.hooks import Hooks
 from zoo.training.precision import Decision, decide
-from zoo.training.preflight import check_evaluation, launch_warning
+from zoo.training.preflight import check_evaluation, check_resume_step, launch_warning
 from zoo.training.record import RunRecord
 from zoo.training.step import GANTrainer, build_trainer
 from zoo.training.stopping import GracefulStop, TrainingStopped
@@ -79,6 +79,7 @@ def train(gin_config: str = "", **overrides: Any) -> TrainResult:
     keeps the run's record, ``RUN/status.json`` (:mod:`zoo.training.record`)."""
     s = TrainSettings(**overrides)
     check_evaluation(s)
+    check_resume_step(Path(s.output_dir), s.steps)  # before any file is written
     data = s.dataset(split="train")  # fails before any model is built
     accelerator, output_dir = _accelerator(s.tracker, Path(s.output_dir)), Path(s.output_dir)
     with (

@@ -134,9 +134,11 @@ def check_output_dir(output_dir: Path) -> None:
             )
 
 
-def check_resume_step(output_dir: Path, step: int, steps: int) -> None:
-    """Raise :class:`ConfigError` when the run in ``output_dir`` is at ``step``, past
-    ``train.steps``: it would end at once and label its step-``step`` weights as ``steps``'s."""
+def check_resume_step(output_dir: Path, steps: int) -> int:
+    """The step the run in ``output_dir`` resumes from (0 for a new run); raise
+    :class:`ConfigError` when it is past ``train.steps``: the run would end at once and label
+    its newer weights as step ``steps``'s."""
+    step = checkpoints.latest_step(output_dir / "checkpoints") or 0
     if step > steps:
         raise ConfigError(
             f"{output_dir} holds a run at step {step}, past train.steps = {steps}: it cannot "
@@ -144,6 +146,7 @@ def check_resume_step(output_dir: Path, step: int, steps: int) -> None:
             f"resumed with (--bind 'train.steps = N', N > {step}); its best/ and final/ "
             f"folders are usable as they are."
         )
+    return step
 
 
 @dataclass
@@ -197,9 +200,7 @@ def prepare_run(gin_files: Sequence[str | Path], bindings: Sequence[str]) -> Pre
         return PreparedRun(config, output_dir)
     saved_text = saved.read_text()
     changes = _changes(output_dir, saved, saved_text, config)
-    newest = checkpoints.latest(output_dir / "checkpoints")
-    step = int(newest.name.removeprefix("step_")) if newest else 0
-    check_resume_step(output_dir, step, settings.steps)
+    step = check_resume_step(output_dir, settings.steps)
     records = [line for line in saved_text.splitlines() if line.startswith(RESUME_RECORD)]
     if changes:
         listed = "; ".join(f"{key}: {a} -> {b}" for key, (a, b) in changes.items())
