@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 import registry
 import zoo
 import zoo.evaluation
+from zoo.card import build_card, describe_model
 from zoo.card_sections import METRICS, fmt, record_section
 from zoo.curve import CURVE_FILE, value_scale
 from zoo.errors import ConfigError
@@ -278,3 +279,33 @@ def test_a_curve_spanning_more_than_10x_is_drawn_on_a_log_axis():
     assert value_scale([387.1, 138.5, 66.1, 22.3, 17.3, 17.4]) == "log"
     assert value_scale([30.7, 26.8, 22.1, 21.1]) == "linear"
     assert value_scale([0.05, 0.001, -0.0002]) == "linear"
+
+
+def test_the_description_says_what_a_conditional_model_is():
+    """A P-cGAN's card and catalog entry name its classes and its projection discriminator;
+    an unconditional model's name neither."""
+    g_args = {"z_dim": 128, "norm": "csbn", "num_classes": 10, "width": 0.5, "channels": 1}
+    d_args = {"num_classes": 10, "width": 0.5, "channels": 1, "spectral_norm": True}
+    config = {
+        "architecture": "sndcgan32",
+        "model_args": g_args,
+        "dataset": "fashion_mnist",
+        "discriminator": {"architecture": "sndcgan32", "model_args": d_args},
+    }
+    assert describe_model(config) == (
+        "class-conditional (10 classes) self-modulated (csbn) sndcgan32 GAN generator of width "
+        "0.5, trained with a projection discriminator, on Fashion-MNIST"
+    )
+    card = build_card(config, name="pcgan")
+    assert "class-conditional" in card.data.tags
+    assert "z' = z + E(y) + z ⊙ E'(y) (Eq. 3)" in card.text
+    unconditional = {
+        **config,
+        "model_args": {**g_args, "norm": "bn", "num_classes": 0},
+        "discriminator": {"architecture": "sndcgan32", "model_args": {**d_args, "num_classes": 0}},
+    }
+    assert describe_model(unconditional) == (
+        "baseline (bn) sndcgan32 GAN generator of width 0.5 on Fashion-MNIST"
+    )
+    card = build_card(unconditional, name="bn")
+    assert "class-conditional" not in card.data.tags and "Eq. 3" not in card.text

@@ -47,7 +47,8 @@ _TEMPLATE = """---
 
 A {{ description }}, trained with selfmod-zoo, a PyTorch implementation of
 *On Self Modulation for Generative Adversarial Networks* (Chen et al., ICLR 2019).
-Self-modulation makes the generator's batch-norm scale and shift functions of its input z.
+Self-modulation makes the generator's batch-norm scale and shift functions of its input z
+(Eq. 2){% if num_classes %}; with labels y, of z' = z + E(y) + z ⊙ E'(y) (Eq. 3){% endif %}.
 {% if samples %}
 ![64 samples of the exported generator (seed 0)]({{ samples }})
 {% endif %}
@@ -157,13 +158,20 @@ def _eval_results(config: dict[str, Any], dataset: str) -> list[EvalResult]:
 
 def describe_model(config: dict[str, Any]) -> str:
     """What a checkpoint folder's generator is, from its config.json: e.g. "self-modulated
-    (sbn) sndcgan32 GAN generator of width 0.5 on Fashion-MNIST"."""
+    (sbn) sndcgan32 GAN generator of width 0.5 on Fashion-MNIST", or for a P-cGAN
+    "class-conditional (10 classes) self-modulated (csbn) sndcgan32 GAN generator of width 0.5,
+    trained with a projection discriminator, on Fashion-MNIST"."""
     args, dataset = config["model_args"], config.get("dataset")
     norm = args.get("norm", "?")
     kind = "self-modulated" if norm in ("sbn", "csbn", "smod") else "baseline"
+    classes = args.get("num_classes") or 0
+    conditional = f"class-conditional ({classes} classes) " if classes else ""
     width = f" of width {args['width']}" if "width" in args else ""
+    d_args = (config.get("discriminator") or {}).get("model_args", {})
+    projection = ", trained with a projection discriminator," if d_args.get("num_classes") else ""
     where = f" on {_DATASET_NAMES.get(dataset, dataset)}" if dataset else ""
-    return f"{kind} ({norm}) {config['architecture']} GAN generator{width}{where}"
+    generator = f"{config['architecture']} GAN generator"
+    return f"{conditional}{kind} ({norm}) {generator}{width}{projection}{where}"
 
 
 def build_card(
@@ -184,7 +192,8 @@ def build_card(
         library_name="selfmod-zoo",
         license="apache-2.0",
         pipeline_tag=_TASK,
-        tags=["gan", "self-modulation", "pytorch", config["architecture"]],
+        tags=["gan", "self-modulation", "pytorch", config["architecture"]]
+        + (["class-conditional"] if config["model_args"].get("num_classes") else []),
         datasets=[_hub_dataset_id(dataset)] if dataset else None,
         metrics=[METRICS[r][0] for r in METRICS if r in config.get("metrics", {})] or None,
         model_name=name,
