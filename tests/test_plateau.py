@@ -88,3 +88,26 @@ def test_a_run_ends_at_the_first_plateau_and_a_rerun_without_it_continues_exactl
 def test_plateau_stop_must_be_a_fraction(value):
     with pytest.raises(ConfigError, match=r"train.plateau_stop = .*a number in \[0, 1\)"):
         TrainSettings(dataset=None, generator=None, discriminator=None, plateau_stop=value)
+
+
+def test_a_log_file_shows_the_losses_and_every_evaluation(tmp_path, capsys):
+    """With ``train.progress = False`` (a run writing to a log file) the losses and the rate
+    come as a line every ``train.log_every`` steps, and every evaluation as a line naming the
+    best so far; the numbers are the ones the run records."""
+    run = tmp_path / "logged"
+    assert main(_args(run, "train.steps = 6", "train.log_every = 3")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for step in (3, 6):
+        (logged,) = [line for line in lines if line.startswith(f"step {step}/6: ")]
+        assert all(key in logged for key in ("d_loss", "g_loss", "img/s")), logged
+    evaluations = [line for line in lines if line.startswith("evaluation at step ")]
+    history = _history(run)
+    assert len(evaluations) == len(history) == 3
+    best = None
+    for line, metrics in zip(evaluations, history, strict=True):
+        assert line.startswith(f"evaluation at step {metrics['step']}: fid {metrics['fid']:.4g}")
+        if best is None or metrics["fid"] < best["fid"]:
+            best = metrics
+            assert line.endswith("(the best)"), line
+        else:
+            assert line.endswith(f"(the best: step {best['step']}, fid {best['fid']:.4g})"), line

@@ -27,6 +27,7 @@ from registry import RegistryError
 from zoo.config import GIN_DIR
 from zoo.errors import one_line
 from zoo.training import TrainingDiverged, TrainingStopped, TrainResult, checkpoints, train
+from zoo.training.hooks import metrics_text
 from zoo.training.preflight import PreparedRun, prepare_run
 
 QUICKSTART = GIN_DIR / "quickstart.gin"
@@ -38,9 +39,7 @@ def summary(result: TrainResult) -> str:
     minutes, seconds = divmod(round(result.wall_time_s), 60)
     line = f"done: {result.steps} steps in {minutes} min {seconds:02d} s -> {result.output_dir}"
     if best := result.best:
-        metrics = ", ".join(
-            f"{k} {v:.4g}" for k, v in best.items() if k != "step" and isinstance(v, int | float)
-        )
+        metrics = metrics_text(best)
         line += f"; best at step {best['step']}: {metrics} ({result.eval_extractor} features)"
     return line
 

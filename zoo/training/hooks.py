@@ -80,6 +80,13 @@ class LossMonitor:
         return losses
 
 
+def metrics_text(metrics: dict[str, Any]) -> str:
+    """An evaluation as ``fid 17.33, is 4.97, ...`` (its numbers but the step, 4 digits)."""
+    return ", ".join(
+        f"{k} {v:.4g}" for k, v in metrics.items() if k != "step" and isinstance(v, int | float)
+    )
+
+
 class Hooks:
     """The periodic actions of a run, called after every step with its losses; ``state``
     (best metrics, evaluation history, precision) goes into every checkpoint, and the step
@@ -140,13 +147,22 @@ class Hooks:
         return directory / f"step_{done:08d}"
 
     def log(self, done: int) -> None:
+        """The losses and the rate to the tracker and the progress bar; without a bar
+        (``train.progress = False``: a log file), as a line."""
         world = self.accelerator.num_processes
         rate = (done - self.start) * self.settings.batch_size * world / self.elapsed()
         with guarded_write(self.output_dir / "logs"):
             self.accelerator.log({**self.losses, "images_per_second": rate}, step=done)
-        self.bar.set_postfix(
-            {k: f"{v:.3f}" for k, v in self.losses.items()} | {"img/s": f"{rate:.0f}"}
-        )
+        shown = {k: f"{v:.3f}" for k, v in self.losses.items()} | {"img/s": f"{rate:.0f}"}
+        self.bar.set_postfix(shown)
+        if self.bar.disable:
+            values = ", ".join(f"{k} {v}" for k, v in shown.items())
+            self.say(f"step {done}/{self.settings.steps}: {values}")
+
+    def say(self, line: str) -> None:
+        """Print ``line`` once per machine, above the progress bar when there is one."""
+        if self.accelerator.is_local_main_process:
+            tqdm.write(line)
 
     def evaluate(self, done: int) -> None:
         """The configured metrics of the sampling model (with ``eval_raw_generator``, also
@@ -160,9 +176,13 @@ class Hooks:
         with guarded_write(self.output_dir / "logs"):
             self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=done)
         best = self.state["best"]
-        if best is None or best_evaluation([best, metrics], s.best_metric) is metrics:
+        improved = best is None or best_evaluation([best, metrics], s.best_metric) is metrics
+        if improved:
             self.state["best"] = metrics
             self.save_models("best", metrics)
+        best, key = self.state["best"], s.best_metric
+        note = "the best" if improved else f"the best: step {best['step']}, {key} {best[key]:.4g}"
+        self.say(f"evaluation at step {done}: {metrics_text(metrics)} ({note})")
 
     def measure(self, G: nn.Module) -> dict[str, float]:
         """The configured metrics of ``G`` in eval mode (its mode restored)."""
