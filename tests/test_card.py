@@ -294,7 +294,7 @@ def test_the_description_says_what_a_conditional_model_is():
     }
     assert describe_model(config) == (
         "class-conditional (10 classes) self-modulated (csbn) sndcgan32 GAN generator of width "
-        "0.5, trained with a projection discriminator, on Fashion-MNIST"
+        "0.5 on Fashion-MNIST, trained against a projection discriminator"
     )
     card = build_card(config, name="pcgan")
     assert "class-conditional" in card.data.tags

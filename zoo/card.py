@@ -45,7 +45,7 @@ _TEMPLATE = """---
 
 # {{ name }}
 
-A {{ description }}, trained with selfmod-zoo, a PyTorch implementation of
+A {{ description }}. It comes from selfmod-zoo, a PyTorch implementation of
 *On Self Modulation for Generative Adversarial Networks* (Chen et al., ICLR 2019).
 Self-modulation makes the generator's batch-norm scale and shift functions of its input z
 (Eq. 2){% if num_classes %}; with labels y, of z' = z + E(y) + z ⊙ E'(y) (Eq. 3){% endif %}.
@@ -159,8 +159,8 @@ def _eval_results(config: dict[str, Any], dataset: str) -> list[EvalResult]:
 def describe_model(config: dict[str, Any]) -> str:
     """What a checkpoint folder's generator is, from its config.json: e.g. "self-modulated
     (sbn) sndcgan32 GAN generator of width 0.5 on Fashion-MNIST", or for a P-cGAN
-    "class-conditional (10 classes) self-modulated (csbn) sndcgan32 GAN generator of width 0.5,
-    trained with a projection discriminator, on Fashion-MNIST"."""
+    "class-conditional (10 classes) self-modulated (csbn) sndcgan32 GAN generator of width 0.5
+    on Fashion-MNIST, trained against a projection discriminator"."""
     args, dataset = config["model_args"], config.get("dataset")
     norm = args.get("norm", "?")
     kind = "self-modulated" if norm in ("sbn", "csbn", "smod") else "baseline"
@@ -168,10 +168,10 @@ def describe_model(config: dict[str, Any]) -> str:
     conditional = f"class-conditional ({classes} classes) " if classes else ""
     width = f" of width {args['width']}" if "width" in args else ""
     d_args = (config.get("discriminator") or {}).get("model_args", {})
-    projection = ", trained with a projection discriminator," if d_args.get("num_classes") else ""
+    projection = ", trained against a projection discriminator" if d_args.get("num_classes") else ""
     where = f" on {_DATASET_NAMES.get(dataset, dataset)}" if dataset else ""
     generator = f"{config['architecture']} GAN generator"
-    return f"{conditional}{kind} ({norm}) {generator}{width}{projection}{where}"
+    return f"{conditional}{kind} ({norm}) {generator}{width}{where}{projection}"
 
 
 def build_card(
