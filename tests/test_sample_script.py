@@ -70,9 +70,18 @@ def test_labels_grid_and_interpolation(conditional, tmp_path):
         got = torch.from_numpy(data["arr_0"]).permute(0, 3, 1, 2).float()
     assert (got - expected).abs().max() <= 1
 
+    # A grid without --labels: one class per column, 16 rounded up to 2 full rows of 10.
     assert _main(conditional, "--grid", "--num", 16, "--out", tmp_path / "grid.png") == 0
     with Image.open(tmp_path / "grid.png") as image:
-        assert image.size == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2)
+        assert image.size == (10 * 32 + 11 * 2, 2 * 32 + 3 * 2)
+        grid = np.asarray(image.convert("RGB")).astype(int)
+    z, _ = latents(G.z_dim, 10, 0, 20, seed=0)
+    for row, column in [(0, 0), (1, 3), (1, 9)]:
+        i, top, left = row * 10 + column, 2 + row * 34, 2 + column * 34
+        with torch.no_grad():
+            image = G(z[i : i + 1], torch.tensor([column]))[0]
+        expected = torch.round((image.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+        assert np.abs(grid[top : top + 32, left : left + 32] - expected).max() <= 1
 
     out = tmp_path / "path.gif"
     assert _main(conditional, "--interpolate", "0,1,2", "--steps", 4, "--out", out) == 0

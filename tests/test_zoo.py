@@ -7,6 +7,7 @@ from pathlib import Path
 import gin
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import registry
@@ -15,6 +16,7 @@ from zoo import catalog
 from zoo.config import GIN_DIR
 from zoo.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, MODEL_FILE, sha256_file
 from zoo.models import parse_model_name
+from zoo.sampling import class_grid_size
 
 TINY = 0.0625
 CASES = [(name, {"norm": "sbn"}) for name in registry.list("generator")] + [
@@ -116,7 +118,14 @@ def test_save_grid_and_sample_grid(tmp_path):
     G = _tiny("resnet32", norm="csbn", num_classes=10)
     images = zoo.sample_grid(G, tmp_path / "grid.png", n=12, seed=0)
     assert G.training  # the mode is restored
-    assert images.shape == (12, 3, 32, 32)
+    assert images.shape == (20, 3, 32, 32)  # one class per column: 2 full rows of 10
+    torch.testing.assert_close(
+        images, G.eval().sample(20, labels=torch.arange(20) % 10, seed=0), rtol=0, atol=0
+    )
+    G.train()
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (10 * 32 + 11 * 2, 2 * 32 + 3 * 2)
+    assert [class_grid_size(n, 10) for n in (1, 10, 64, 70)] == [10, 10, 70, 70]
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     zoo.save_grid(images, tmp_path / "again.png", nrow=4)
     assert (tmp_path / "again.png").stat().st_size > 0

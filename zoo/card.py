@@ -50,7 +50,7 @@ A {{ description }}. It comes from selfmod-zoo, a PyTorch implementation of
 Self-modulation makes the generator's batch-norm scale and shift functions of its input z
 (Eq. 2){% if num_classes %}; with labels y, of z' = z + E(y) + z ⊙ E'(y) (Eq. 3){% endif %}.
 {% if samples %}
-![64 samples of the exported generator (seed 0)]({{ samples }})
+![Samples (seed 0){% if num_classes %}, one class per column{% endif %}]({{ samples }})
 {% endif %}
 ## How to use
 

@@ -4,7 +4,8 @@ The trainer writes ``RUN/best`` and ``RUN/final`` as model folders already
 (:mod:`zoo.model_folder`). ``export_run(RUN, OUT)`` loads one strictly (so a damaged one is
 never published), writes it into ``OUT`` with ``RUN/config.gin`` through the same
 :func:`~zoo.model_folder.save_pretrained` (optionally without the discriminator), and adds what
-publishing needs: ``samples.png``, an 8x8 grid drawn from the generator as it loads back from
+publishing needs: ``samples.png``, an 8x8 grid (a conditional generator's: 64 rounded up to
+full rows of its classes, one class per column) drawn from the generator as it loads back from
 ``OUT``, ``training_curve.png``, the run's evaluations against the step (when it evaluated), and
 ``README.md``, the model card, which states the evaluation protocol and the training record from
 the run folder's own records (:mod:`zoo.run_facts`).
@@ -114,7 +115,7 @@ def export_run(
         stored, out_dir, discriminator=critic, gin_config=gin_config, metrics=metrics, card=False
     )
     exported = load_generator(out_dir, "Export again.")  # the samples prove the folder loads
-    sample_grid(exported, out_dir / SAMPLES_FILE, n=64, seed=0, nrow=8)
+    sample_grid(exported, out_dir / SAMPLES_FILE, n=64, seed=0)
     config = read_config(out_dir)
     if weights_dtype != "float32":
         config["weights"] = _rounding(generator, exported, weights_dtype)

@@ -27,6 +27,7 @@ from registry.architectures import Generator
 from zoo.writing import atomic_path
 
 __all__ = [
+    "class_grid_size",
     "generate",
     "interpolation",
     "latents",
@@ -57,6 +58,13 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     return path
 
 
+def class_grid_size(n: int, num_classes: int) -> int:
+    """How many images a grid of at least ``n`` samples of a conditional generator holds when
+    each of its rows has every class once, in order (one class per column): ``n`` rounded up to
+    full rows of ``num_classes``."""
+    return -(-n // num_classes) * num_classes
+
+
 @torch.no_grad()
 def sample_grid(
     generator: Generator,
@@ -68,11 +76,14 @@ def sample_grid(
 ) -> torch.Tensor:
     """Sample ``n`` images in eval mode (the mode is restored) and save them as a grid.
 
-    A conditional generator gets labels ``0, 1, 2, ...`` cycling over the classes unless
-    ``labels`` is given, so the grid shows every class. Returns the images.
+    Unless ``labels`` is given, a conditional generator's grid has one class per column:
+    rows of labels ``0, 1, ..., num_classes - 1``, ``n`` rounded up to full rows
+    (:func:`class_grid_size`). Returns the images.
     """
     if labels is None and generator.num_classes:
+        n = class_grid_size(n, generator.num_classes)
         labels = torch.arange(n) % generator.num_classes
+        nrow = generator.num_classes
     was_training = generator.training
     generator.eval()
     try:

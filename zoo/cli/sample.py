@@ -9,8 +9,9 @@ MODEL is a zoo name, hf-hub:ORG/NAME[@REV], a checkpoint folder or a run folder.
 one uint8 N×H×W×3 array under ``arr_0`` (gray repeated to RGB), the layout FID tools read. Sample
 i of --seed S is the image evaluation with seed S scores, whatever --batch-size. --labels
 (conditional generators) lists class ids used in turn; without it labels are uniform (a grid
-cycles through the classes). --interpolate goes through the z of each seed, --steps images per
-pair: a grid (one row per pair) or, when --out ends in .gif, the frames of an animation.
+has one class per column, --num rounded up to full rows). --interpolate goes through the z of
+each seed, --steps images per pair: a grid (one row per pair) or, when --out ends in .gif, the
+frames of an animation.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ import torch
 
 import zoo
 from zoo.errors import one_line
-from zoo.sampling import generate, interpolation, save_gif, save_grid, save_npz, save_pngs
+from zoo.sampling import (
+    class_grid_size,
+    generate,
+    interpolation,
+    save_gif,
+    save_grid,
+    save_npz,
+    save_pngs,
+)
 
 
 def _ints(text: str) -> list[int]:
@@ -85,12 +94,13 @@ def run(args: argparse.Namespace) -> str:
             return f"wrote {save_gif(frames, args.out)} ({len(frames)} frames)"
         return f"wrote {save_grid(images, args.out, nrow=args.steps)}"
     num = args.num or (64 if args.grid else 50_000)
-    labels = args.labels
-    if args.grid and labels is None and generator.num_classes:
-        labels = list(range(generator.num_classes))  # every class, in turn
+    labels, nrow = args.labels, None
+    if args.grid and labels is None and generator.num_classes:  # one class per column
+        num, nrow = class_grid_size(num, generator.num_classes), generator.num_classes
+        labels = list(range(generator.num_classes))
     batches = generate(generator, num, args.batch_size, args.seed, labels, progress)
     if args.grid:
-        return f"wrote {save_grid(torch.cat(list(batches)), args.out)}"
+        return f"wrote {save_grid(torch.cat(list(batches)), args.out, nrow)}"
     if args.out.suffix.lower() == ".npz":
         return f"wrote {save_npz(batches, num, args.out)} ({num} images, key arr_0)"
     return f"wrote {save_pngs(batches, args.out)} PNGs to {args.out}"

@@ -129,7 +129,7 @@ class Hooks:
             self.log(done)
         if "sample" in now and self.accelerator.is_main_process:
             path = self.output_dir / "samples" / f"step_{done:08d}.png"
-            sample_grid(self.sampling_model, path, n=64, seed=s.seed, nrow=8)  # atomic
+            sample_grid(self.sampling_model, path, n=64, seed=s.seed)  # atomic
         if "eval" in now:
             self.evaluate(done)
         if "checkpoint" in now:
