@@ -254,6 +254,26 @@ def test_a_run_whose_last_evaluation_is_its_best_says_so(last_fid):
     )
 
 
+_NO_PLATEAU = (
+    "; no plateau: its best evaluation, at step 46, lies in the last 20% of the run "
+    "(`train.plateau_stop`), so the FID may still have been improving"
+)
+
+
+@pytest.mark.parametrize("best_step", [46, 36])
+def test_a_run_that_reached_its_cap_without_a_plateau_says_so(best_step):
+    """train.plateau_stop = 0.2 over 50 steps: a best evaluation at step 46, inside the last
+    20%, means the plateau rule could not end the run; one at step 36 gets no note."""
+    history = [{"step": s, "fid": 40.0 if s == best_step else 50.0} for s in range(2, 51, 2)]
+    record = {"step": 50, "steps": 50, "status": "finished", "elapsed_s": 60.0, "sessions": []}
+    settings = run_settings("train.plateau_stop = 0.2\n")
+    facts = RunFacts("best", best_step, settings, 40, history, record=record)
+    ending = _NO_PLATEAU if best_step == 46 else ""
+    assert f"- **Steps trained:** all 50 (`train.steps`), finished{ending}." in record_section(
+        facts, curve=None
+    )
+
+
 def test_the_curve_table_shows_g_without_ema_on_the_ranking_metric():
     history = [
         {"step": 2, "fid": 90.0, "is": 1.5, "raw_fid": 80.0, "raw_is": 1.75},

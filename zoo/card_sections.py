@@ -105,12 +105,22 @@ def _duration(seconds: float) -> str:
 
 
 def _still_improving(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
-    """A note when the run's best evaluation is its last: its curve had not levelled off."""
-    if best is None or best != record.get("step"):
+    """A note when a run that reached ``train.steps`` had not levelled off: its best evaluation
+    is its last, or (with ``train.plateau_stop``) lies in the last fraction the plateau rule
+    watches, so the rule could not have ended it."""
+    step, window = record.get("step"), settings.get("plateau_stop")
+    if best is None or step is None:
         return ""
     metric = settings["best_metric"]
     name = METRICS[metric][2] if metric in METRICS else metric
-    return f"; its best evaluation is the last one, so the {name} may still have been improving"
+    if best == step:
+        return f"; its best evaluation is the last one, so the {name} may still have been improving"
+    if window and best > (1 - window) * step:
+        return (
+            f"; no plateau: its best evaluation, at step {best}, lies in the last {window:.0%} "
+            f"of the run (`train.plateau_stop`), so the {name} may still have been improving"
+        )
+    return ""
 
 
 def _ending(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
