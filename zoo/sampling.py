@@ -78,12 +78,12 @@ def sample_grid(
 
     Unless ``labels`` is given, a conditional generator's grid has one class per column:
     rows of labels ``0, 1, ..., num_classes - 1``, ``n`` rounded up to full rows
-    (:func:`class_grid_size`). Returns the images.
+    (:func:`class_grid_size`; an explicit ``nrow`` still wins). Returns the images.
     """
     if labels is None and generator.num_classes:
         n = class_grid_size(n, generator.num_classes)
         labels = torch.arange(n) % generator.num_classes
-        nrow = generator.num_classes
+        nrow = nrow or generator.num_classes
     was_training = generator.training
     generator.eval()
     try:
