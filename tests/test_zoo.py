@@ -126,6 +126,9 @@ def test_save_grid_and_sample_grid(tmp_path):
     with Image.open(tmp_path / "grid.png") as image:
         assert image.size == (10 * 32 + 11 * 2, 2 * 32 + 3 * 2)
     assert [class_grid_size(n, 10) for n in (1, 10, 64, 70)] == [10, 10, 70, 70]
+    zoo.sample_grid(G, tmp_path / "five.png", n=12, seed=0, nrow=5)  # an explicit nrow wins
+    with Image.open(tmp_path / "five.png") as image:
+        assert image.size == (5 * 32 + 6 * 2, 4 * 32 + 5 * 2)
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     zoo.save_grid(images, tmp_path / "again.png", nrow=4)
     assert (tmp_path / "again.png").stat().st_size > 0
