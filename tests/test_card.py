@@ -264,15 +264,22 @@ _NO_PLATEAU = (
 )
 
 
-@pytest.mark.parametrize("best_step", [46, 36])
-def test_a_run_that_reached_its_cap_without_a_plateau_says_so(best_step):
+_PLATEAU_AT_CAP = (
+    "; on a plateau at the cap: no evaluation better than step {}'s over the last 20% of the "
+    "run (`train.plateau_stop`)"
+)
+
+
+@pytest.mark.parametrize("best_step", [46, 40, 36])
+def test_a_run_that_reached_its_cap_says_whether_it_levelled_off(best_step):
     """train.plateau_stop = 0.2 over 50 steps: a best evaluation at step 46, inside the last
-    20%, means the plateau rule could not end the run; one at step 36 gets no note."""
+    20%, means the plateau rule could not end the run; one at step 40 (the window's edge, the
+    CBN twin's 16000 of 20000) or 36 means the rule holds at the cap."""
     history = [{"step": s, "fid": 40.0 if s == best_step else 50.0} for s in range(2, 51, 2)]
     record = {"step": 50, "steps": 50, "status": "finished", "elapsed_s": 60.0, "sessions": []}
     settings = run_settings("train.plateau_stop = 0.2\n")
     facts = RunFacts("best", best_step, settings, 40, history, record=record)
-    ending = _NO_PLATEAU if best_step == 46 else ""
+    ending = _NO_PLATEAU if best_step == 46 else _PLATEAU_AT_CAP.format(best_step)
     assert f"- **Steps trained:** all 50 (`train.steps`), finished{ending}." in record_section(
         facts, curve=None
     )

@@ -105,9 +105,9 @@ def _duration(seconds: float) -> str:
 
 
 def _still_improving(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
-    """A note when a run that reached ``train.steps`` had not levelled off: its best evaluation
+    """A note on a run that reached ``train.steps``: not levelled off when its best evaluation
     is its last, or (with ``train.plateau_stop``) lies in the last fraction the plateau rule
-    watches, so the rule could not have ended it."""
+    watches, so the rule could not have ended it; levelled off when the rule holds at the cap."""
     step, window = record.get("step"), settings.get("plateau_stop")
     if best is None or step is None:
         return ""
@@ -119,6 +119,11 @@ def _still_improving(record: dict[str, Any], settings: dict[str, Any], best: int
         return (
             f"; no plateau: its best evaluation, at step {best}, lies in the last {window:.0%} "
             f"of the run (`train.plateau_stop`), so the {name} may still have been improving"
+        )
+    if window:
+        return (
+            f"; on a plateau at the cap: no evaluation better than step {best}'s over the last "
+            f"{window:.0%} of the run (`train.plateau_stop`)"
         )
     return ""
 
