@@ -140,6 +140,21 @@ def test_a_final_export_says_so_with_its_step(evaluated_run, tmp_path):
     assert "**Shipped weights:** `final/`, the weights at the end of training (step 6)" in card
 
 
+def test_limitations_come_before_how_to_use_and_stay_in_the_config(evaluated_run, tmp_path):
+    """A model shipped although its run failed says so where a user reads first."""
+    note = "This run failed to learn (FID 235.6 against its BN twin's 88.4): seed 0's failure."
+    export_run(evaluated_run, tmp_path / "out", weights_dtype="float16", limitations=note)
+    card = (tmp_path / "out" / CARD_FILE).read_text()
+    assert f"## Limitations\n\n{note}\n" in card
+    assert card.index("## Limitations") < card.index("## How to use")
+    config = json.loads((tmp_path / "out" / CONFIG_FILE).read_text())
+    assert config["limitations"] == note and config["weights"]["dtype"] == "float16"
+    assert zoo.load(tmp_path / "out").sample(2, seed=0).shape == (2, 1, 32, 32)
+    export_run(evaluated_run, tmp_path / "plain")
+    assert "## Limitations" not in (tmp_path / "plain" / CARD_FILE).read_text()
+    assert "limitations" not in json.loads((tmp_path / "plain" / CONFIG_FILE).read_text())
+
+
 def test_a_plateau_and_resumed_sessions_are_stated(evaluated_run, tmp_path):
     """A record as the trainer writes it for a run ended by train.plateau_stop and resumed
     once (zoo/training/record.py's format)."""

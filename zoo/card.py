@@ -51,6 +51,10 @@ Self-modulation makes the generator's batch-norm scale and shift functions of it
 (Eq. 2){% if num_classes %}; with labels y, of z' = z + E(y) + z ⊙ E'(y) (Eq. 3){% endif %}.
 {% if samples %}
 ![Samples (seed 0){% if num_classes %}, one class per column{% endif %}]({{ samples }})
+{% endif %}{% if limitations %}
+## Limitations
+
+{{ limitations }}
 {% endif %}
 ## How to use
 
@@ -208,6 +212,7 @@ def build_card(
         load_name=f"hf-hub:{repo_id}" if repo_id else name,
         catalog_name=name if repo_id else None,
         samples=samples,
+        limitations=config.get("limitations"),
         channels=config.get("channels", config["model_args"].get("channels")),
         resolution=config.get("resolution", "?"),
         num_classes=config["model_args"].get("num_classes", 0),

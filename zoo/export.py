@@ -92,10 +92,12 @@ def export_run(
     repo_id: str | None = None,
     discriminator: bool = True,
     weights_dtype: str = "float32",
+    limitations: str | None = None,
 ) -> dict[str, Any]:
     """Write the checkpoint folder of ``run_dir``'s ``which`` models into ``out_dir``, the
     generator's weights stored as ``weights_dtype`` (:data:`WEIGHT_DTYPES`); return its
-    config.json contents."""
+    config.json contents. ``limitations``: what a user must know before trusting the model (a
+    run that failed, a known flaw), kept in config.json and shown near the top of the card."""
     if weights_dtype not in WEIGHT_DTYPES:
         raise ValueError(
             f"weights_dtype {weights_dtype!r} is not one of {', '.join(WEIGHT_DTYPES)}."
@@ -119,6 +121,9 @@ def export_run(
     config = read_config(out_dir)
     if weights_dtype != "float32":
         config["weights"] = _rounding(generator, exported, weights_dtype)
+    if limitations:
+        config["limitations"] = limitations.strip()
+    if weights_dtype != "float32" or limitations:
         (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     facts = read_run_facts(run_dir, which, config)
     _plot(facts, out_dir / CURVE_FILE, config.get("eval_extractor"))

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the catalog entry's description (default: written from the exported config: "
         "kind of norm, architecture, width, dataset, the weights' step)",
     )
+    parser.add_argument(
+        "--limitations",
+        help="what a user must know before trusting the model (a run that failed to learn, a "
+        "known flaw): a 'Limitations' section near the top of the card, kept in config.json",
+    )
     parser.add_argument("--catalog", type=Path, help="catalog file (default: zoo/catalog.json)")
     return parser
 
@@ -114,6 +119,7 @@ def publish(args: argparse.Namespace, api: object = None) -> catalog.CatalogEntr
         repo_id=args.repo_id,
         discriminator=not args.no_discriminator,
         weights_dtype=args.weights_dtype,
+        limitations=args.limitations,
     )
     print(f"exported {args.run_dir / args.which} -> {out}")
     revision = None
