@@ -104,7 +104,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def _still_improving(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
+def _at_the_cap(record: dict[str, Any], settings: dict[str, Any], best: int | None) -> str:
     """A note on a run that reached ``train.steps``: not levelled off when its best evaluation
     is its last, or (with ``train.plateau_stop``) lies in the last fraction the plateau rule
     watches, so the rule could not have ended it; levelled off when the rule holds at the cap."""
@@ -137,7 +137,7 @@ def _ending(record: dict[str, Any], settings: dict[str, Any], best: int | None) 
             f"{settings['plateau_stop']:.0%} of the run (`train.plateau_stop`)"
         )
     if status == "finished":
-        return f"all {steps} (`train.steps`), finished{_still_improving(record, settings, best)}"
+        return f"all {steps} (`train.steps`), finished{_at_the_cap(record, settings, best)}"
     error = f": {record['error']}" if record.get("error") else ""
     return f"{step} of {steps}: the run is `{status}`{error}"
 

@@ -123,8 +123,7 @@ def export_run(
         config["weights"] = _rounding(generator, exported, weights_dtype)
     if limitations:
         config["limitations"] = limitations.strip()
-    if weights_dtype != "float32" or limitations:
-        (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     facts = read_run_facts(run_dir, which, config)
     _plot(facts, out_dir / CURVE_FILE, config.get("eval_extractor"))
     write_card(out_dir, config, name=name or out_dir.name, repo_id=repo_id, facts=facts)
