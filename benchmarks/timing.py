@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -56,18 +54,9 @@ def machine(device: str) -> str:
         name = torch.cuda.get_device_name()
     else:
         name = cpu_name()
-        family = re.findall(r"cpu family\s*:\s*(\d+)\s+model\s*:\s*(\d+)", _cpuinfo_text())
-        if family:
-            name += f" (family {family[0][0]} model {family[0][1]})"
         name += f", {torch.backends.cpu.get_cpu_capability()} kernels"
         name += f", {os.cpu_count()} cores, {torch.get_num_threads()} threads"
     return f"{name}; torch {torch.__version__}"
-
-
-def _cpuinfo_text() -> str:
-    """``/proc/cpuinfo`` where there is one, else nothing."""
-    cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.read_text() if cpuinfo.is_file() else ""
 
 
 def device_of(args: argparse.Namespace) -> str:

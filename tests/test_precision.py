@@ -119,3 +119,16 @@ def test_the_real_probe_measures_a_finite_ratio_in_seconds():
     speedup = precision.measure_bf16_speedup(CPU, NHWC, rounds=1, budget_s=1.0)
     assert math.isfinite(speedup) and speedup > 0
     assert time.perf_counter() - start < 30  # a few seconds on 2 cores; generous under load
+
+
+ZEN3 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+ZEN4 = ZEN3.replace("model\t\t: 1\n", "model\t\t: 17\n")
+
+
+def test_the_cpu_name_tells_apart_cpus_a_cloud_names_alike():
+    """A bare "AMD EPYC" is a Zen 3 or a Zen 4, whose bf16 rates differ tenfold: the name runs
+    record, and the precision cache is keyed on, carries the family and model numbers."""
+    assert precision.cpu_name(ZEN3) == "AMD EPYC (family 25 model 1)"
+    assert precision.cpu_name(ZEN4) == "AMD EPYC (family 25 model 17)"
+    assert precision.cpu_name("model name\t: Some CPU\n") == "Some CPU"  # no numbers given
+    assert precision.cpu_name("") != ""  # no /proc/cpuinfo: what platform knows
