@@ -126,7 +126,7 @@ ZEN4 = ZEN3.replace("model\t\t: 1\n", "model\t\t: 17\n")
 
 
 def test_the_cpu_name_tells_apart_cpus_a_cloud_names_alike():
-    """A bare "AMD EPYC" is a Zen 3 or a Zen 4, whose bf16 rates differ tenfold: the name runs
+    """A bare "AMD EPYC" is a Zen 3 or a Zen 4, whose bf16 rates differ 20x: the name runs
     record, and the precision cache is keyed on, carries the family and model numbers."""
     assert precision.cpu_name(ZEN3) == "AMD EPYC (family 25 model 1)"
     assert precision.cpu_name(ZEN4) == "AMD EPYC (family 25 model 17)"
