@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -637,3 +639,21 @@ def test_log_condition_fallbacks_agree(monkeypatch, refused):
         monkeypatch.setattr(conditioning, name, refuse)
     values, _ = jacobian_log_condition(g, z, y, chunk_size=2)
     torch.testing.assert_close(values, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_log_condition_keeps_torchs_own_jit_script_warning_from_the_caller():
+    """The first forward-mode pass of a process loads torch's JVP decompositions, which torch
+    compiles with ``torch.jit.script`` and warns about; a fresh process shows the caller none."""
+    script = (
+        "import torch\n"
+        "from zoo.metrics import generator_log_condition\n"
+        "generator = torch.nn.Sequential(torch.nn.Linear(4, 12))\n"
+        "generator_log_condition(generator, num_z=2, z_dim=4, num_classes=0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::FutureWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -99,6 +100,19 @@ def _jacobians_reverse(
     return torch.stack(rows)
 
 
+def _jacobians(
+    generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None, rows: slice
+) -> torch.Tensor:
+    """The Jacobians at ``z[rows]`` by the first strategy that can transform the model."""
+    zc, yc = z[rows], None if y is None else y[rows]
+    for strategy in (_jacobians_vmap, _jacobians_dual):
+        try:
+            return strategy(generator, zc, yc).detach()
+        except (RuntimeError, NotImplementedError):
+            continue
+    return _jacobians_reverse(generator, zc, yc).detach()
+
+
 def per_sample_jacobians(
     generator: nn.Module,
     z: torch.Tensor,
@@ -111,23 +125,19 @@ def per_sample_jacobians(
     Uses ``torch.func`` (vmap of jacfwd) on ``chunk_size`` samples at a time (memory grows as
     ``chunk_size × z_dim`` forward passes); models that ``torch.func`` cannot transform fall
     back to forward-mode autograd on replicated samples, then to reverse mode.
+
+    A process's first forward-mode pass makes torch load its own JVP decompositions, which it
+    compiles with ``torch.jit.script`` (``torch/_decomp/decompositions_for_jvp.py``) and so
+    warns that ``torch.jit.script`` is deprecated: torch's internals, nothing a caller can act
+    on, so that one warning is silenced here.
     """
     was_training = generator.training
     generator.eval()
     try:
-        chunks = []
-        for start in range(0, z.shape[0], chunk_size):
-            zc = z[start : start + chunk_size]
-            yc = None if y is None else y[start : start + chunk_size]
-            strategies = (_jacobians_vmap, _jacobians_dual, _jacobians_reverse)
-            for strategy in strategies:
-                try:
-                    chunks.append(strategy(generator, zc, yc).detach())
-                    break
-                except (RuntimeError, NotImplementedError):
-                    if strategy is strategies[-1]:
-                        raise
-        return torch.cat(chunks)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`torch.jit.script` is", FutureWarning)
+            chunks = [slice(i, i + chunk_size) for i in range(0, z.shape[0], chunk_size)]
+            return torch.cat([_jacobians(generator, z, y, rows) for rows in chunks])
     finally:
         generator.train(was_training)
 
